@@ -1,0 +1,127 @@
+"""Database engine, sessions and migrations.
+
+One :class:`Database` per process, built by :func:`open_database`. SQLite (aiosqlite) is the
+embedded default, PostgreSQL (asyncpg) the production database; both run the same alembic
+migrations from ``migrations/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from quickresponse.errors import StorageUnavailable
+from quickresponse.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+T = TypeVar("T")
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # ConfigParser interpolation: a literal % in a password must be doubled.
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def make_engine(url: str) -> AsyncEngine:
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+class Database:
+    """The engine and a session factory, plus migration and retry helpers."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = async_sessionmaker(
+            self.engine, class_=AsyncSession, expire_on_commit=False
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.startswith("sqlite")
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session in a transaction: committed on success, rolled back on error."""
+        async with self._sessions() as session, session.begin():
+            yield session
+
+    async def run(
+        self, work: Callable[[AsyncSession], Awaitable[T]], *, attempts: int = 3
+    ) -> T:
+        """Run ``work`` in its own transaction, retrying when the database is briefly away.
+
+        Raises :class:`StorageUnavailable` after the last attempt so that the caller can tell
+        the user to resend instead of losing the message silently.
+        """
+        delay = 0.2
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.session() as session:
+                    return await work(session)
+            except (OperationalError, InterfaceError, ConnectionError, OSError) as exc:
+                failure: Exception = exc
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                failure = exc
+            if attempt == attempts:
+                raise StorageUnavailable(str(failure)) from failure
+            log.warning("database unavailable (attempt %d/%d), retrying", attempt, attempts)
+            await asyncio.sleep(delay)
+            delay *= 3
+        raise AssertionError("unreachable")
+
+    async def upgrade(self, revision: str = "heads") -> None:
+        """Apply pending migrations (alembic runs its own event loop, so in a thread)."""
+        await asyncio.to_thread(command.upgrade, alembic_config(self.url), revision)
+
+    async def downgrade(self, revision: str) -> None:
+        await asyncio.to_thread(command.downgrade, alembic_config(self.url), revision)
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.exec_driver_sql("SELECT 1")
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not reachable"
+            return False
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite+aiosqlite:///"
+    if not url.startswith(prefix) or url == prefix + ":memory:":
+        return None
+    return Path(url[len(prefix):])

@@ -1,0 +1,70 @@
+"""Core tables: residents, their questions, and conversation state.
+
+Feature packages keep their own tables in their own modules; every table module is imported by
+``migrations/env.py`` so that ``SQLModel.metadata`` knows all of them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, Text
+from sqlmodel import Field, SQLModel
+
+
+def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class User(SQLModel, table=True):
+    """A Telegram user (or the console's local user) who has talked to the bot."""
+
+    __tablename__ = "users"
+
+    id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    language: str | None = Field(default=None, max_length=2)
+    created_at: datetime = utc_column()
+    last_seen_at: datetime = utc_column()
+    # False once Telegram says the user blocked the bot; broadcasts skip inactive users.
+    active: bool = True
+
+
+class QuestionLog(SQLModel, table=True):
+    """One resident question and what the bot did with it; the text is purged after retention."""
+
+    __tablename__ = "question_log"
+    __table_args__ = (
+        Index("ix_question_log_created_at", "created_at"),
+        Index("ix_question_log_outcome", "outcome"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    lang: str = Field(max_length=2)
+    entry_id: str | None = Field(default=None, max_length=64)
+    score: float = 0.0
+    urgent: bool = False
+    # answered | suggested | no_answer
+    outcome: str = Field(sa_column=Column(String(16), nullable=False))
+    # helpful | not_helpful | None
+    feedback: str | None = Field(default=None, max_length=16)
+    created_at: datetime = utc_column()
+
+
+class ConversationState(SQLModel, table=True):
+    """A multi-step flow in progress (a report being filed, an alert being composed).
+
+    Kept in the database so that it survives a restart and so that consecutive updates of one
+    user may be handled by different bot processes.
+    """
+
+    __tablename__ = "conversation_state"
+
+    key: str = Field(primary_key=True, max_length=64)
+    flow: str = Field(max_length=32)
+    step: str = Field(max_length=32)
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    version: int = 0
+    updated_at: datetime = utc_column()

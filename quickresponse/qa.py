@@ -1,0 +1,193 @@
+"""Answering residents' questions: match, log, feedback, gaps.
+
+``QAService.ask`` is the one call every front end makes for a free-text question (Telegram, the
+console chat, ``bot.py ask``). It returns a :class:`Reply` of plain values that each front end
+renders in its own way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from quickresponse.clock import Clock
+from quickresponse.db import Database
+from quickresponse.errors import InvalidInput, StaleAction
+from quickresponse.i18n import Lang, normalise_lang
+from quickresponse.knowledge import Entry, KnowledgeBase
+from quickresponse.matcher import Matcher, MatchResult
+from quickresponse.models import QuestionLog
+from quickresponse.textnorm import clean_user_text, normalise
+
+MAX_QUESTION_CHARS = 1000
+ReplyKind = Literal["answer", "suggest", "none"]
+# Numbers every urgent reply starts with, in this order.
+URGENT_NUMBERS = ("110", "119", "120", "122")
+
+
+@dataclass(frozen=True)
+class ActiveWarning:
+    """A warning in force for the resident's district (filled in by the alerts feature)."""
+
+    alert_id: int
+    hazard: str
+    level: str
+    districts: tuple[str, ...]
+    until: datetime | None
+    related_topics: tuple[str, ...] = ()
+
+
+class WarningSource(Protocol):
+    async def active_for_user(self, user_id: int) -> Sequence[ActiveWarning]: ...
+
+
+@dataclass(frozen=True)
+class Reply:
+    kind: ReplyKind
+    lang: Lang
+    urgent: bool
+    match: MatchResult
+    entry: Entry | None = None
+    suggestions: tuple[Entry, ...] = ()
+    related: tuple[Entry, ...] = ()
+    # Numbers to call first when urgent: the entry's own numbers, then the standard ones.
+    call_first: tuple[str, ...] = ()
+    warnings: tuple[ActiveWarning, ...] = ()
+    question_id: int | None = None
+
+
+@dataclass
+class Gap:
+    text: str
+    count: int
+    outcome: str
+    last_asked: datetime
+    entry_ids: list[str] = field(default_factory=list)
+
+
+class QAService:
+    def __init__(
+        self,
+        kb: KnowledgeBase,
+        matcher: Matcher,
+        db: Database | None,
+        clock: Clock,
+        *,
+        default_lang: Lang = "zh",
+        warnings: WarningSource | None = None,
+    ) -> None:
+        self.kb = kb
+        self.matcher = matcher
+        self._db = db
+        self._clock = clock
+        self._default_lang = default_lang
+        self.warnings = warnings
+
+    def reply_for(self, text: str, *, lang: str | None = None,
+                  warnings: Sequence[ActiveWarning] = ()) -> Reply:
+        """Match and build a reply without touching the database (CLI, benchmarks)."""
+        prefer = {t for w in warnings for t in w.related_topics}
+        result = self.matcher.match(text, prefer=prefer)
+        reply_lang = normalise_lang(lang, default=normalise_lang(result.lang, self._default_lang))
+        entry = self.kb.get(result.entry_id) if result.entry_id else None
+        suggestions: tuple[Entry, ...] = ()
+        if result.decision == "suggest":
+            suggestions = tuple(self.kb.get(c.entry_id) for c in result.candidates[:3])
+        if result.urgent and entry is None:
+            # An emergency with no specific topic still gets the numbers and how to call.
+            entry = self.kb.entries.get("emergency-numbers")
+        related = tuple(self.kb.entries[r] for r in entry.related if r in self.kb) if entry else ()
+        call_first: tuple[str, ...] = ()
+        if result.urgent:
+            own = entry.call if entry else ()
+            call_first = tuple(dict.fromkeys((*own, *URGENT_NUMBERS)))
+        kind: ReplyKind = "answer" if entry else ("suggest" if suggestions else "none")
+        return Reply(
+            kind=kind, lang=reply_lang, urgent=result.urgent, match=result, entry=entry,
+            suggestions=suggestions, related=related, call_first=call_first,
+            warnings=tuple(warnings),
+        )
+
+    async def ask(self, user_id: int | None, text: str, *, lang: str | None = None) -> Reply:
+        """Answer ``text`` for ``user_id``; ``lang`` is the user's chosen language, if any."""
+        text = clean_user_text(text, MAX_QUESTION_CHARS * 4)
+        if not text:
+            raise InvalidInput("empty question")
+        text = text[:MAX_QUESTION_CHARS]
+        warnings: Sequence[ActiveWarning] = ()
+        if self.warnings is not None and user_id is not None:
+            warnings = await self.warnings.active_for_user(user_id)
+        reply = self.reply_for(text, lang=lang, warnings=warnings)
+        if self._db is None:
+            return reply
+        row = QuestionLog(
+            user_id=user_id, text=text, lang=reply.lang,
+            entry_id=reply.entry.id if reply.entry else None, score=reply.match.score,
+            urgent=reply.urgent,
+            outcome={"answer": "answered", "suggest": "suggested", "none": "no_answer"}[reply.kind],
+            created_at=self._clock.now(),
+        )
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            session.add(row)
+            await session.flush()
+            return row.id
+
+        question_id = await self._db.run(work)
+        return Reply(**{**reply.__dict__, "question_id": question_id})
+
+    async def record_feedback(self, user_id: int | None, question_id: int, helpful: bool) -> None:
+        """Store helpful / not helpful for a question the same user asked."""
+        assert self._db is not None
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            row = await session.get(QuestionLog, question_id)
+            if row is None or row.user_id != user_id:
+                raise StaleAction("feedback for an unknown question")
+            row.feedback = "helpful" if helpful else "not_helpful"
+            session.add(row)
+
+        await self._db.run(work)
+
+    async def gaps(self, *, days: int = 30, limit: int = 20) -> list[Gap]:
+        """The most frequent questions that got no answer or a 'not helpful'."""
+        assert self._db is not None
+        since = self._clock.now() - timedelta(days=days)
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            stmt = (
+                select(QuestionLog.text, QuestionLog.outcome, QuestionLog.feedback,
+                       QuestionLog.entry_id, QuestionLog.created_at)
+                .where(col(QuestionLog.created_at) >= since)
+                .where((QuestionLog.outcome != "answered")
+                       | (QuestionLog.feedback == "not_helpful"))
+                .order_by(col(QuestionLog.created_at).desc())
+                .limit(20000)
+            )
+            return (await session.exec(stmt)).all()
+
+        rows = await self._db.run(work)
+        groups: dict[str, Gap] = {}
+        for text, outcome, feedback, entry_id, created_at in rows:
+            key = normalise(text)
+            why = "not_helpful" if feedback == "not_helpful" else outcome
+            gap = groups.get(key)
+            if gap is None:
+                gap = groups[key] = Gap(text, 0, why, created_at)
+            gap.count += 1
+            if entry_id and entry_id not in gap.entry_ids:
+                gap.entry_ids.append(entry_id)
+        return sorted(groups.values(), key=lambda g: (-g.count, g.text))[:limit]
+
+    async def count_questions(self) -> int:
+        assert self._db is not None
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            return (await session.exec(select(func.count()).select_from(QuestionLog))).one()
+
+        return await self._db.run(work)

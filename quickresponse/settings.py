@@ -1,0 +1,118 @@
+"""Settings from the environment or a ``.env`` file (prefix ``QR_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from quickresponse.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KB_DIR = PROJECT_ROOT / "knowledge_base"
+
+
+class Settings(BaseSettings):
+    """Every setting of a QuickResponse process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QR_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    telegram_token: str | None = Field(default=None, repr=False)
+    telegram_api_url: str = "https://api.telegram.org"
+    database_url: str = "sqlite+aiosqlite:///quickresponse.db"
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    admin_chat_id: int | None = None
+    default_language: Literal["zh", "en"] = "zh"
+    timezone: str = "Asia/Shanghai"
+    city: str = "beijing"
+    knowledge_base_dir: Path = DEFAULT_KB_DIR
+    log_level: str = "INFO"
+    # Matching thresholds (0-100): answer at or above `answer_threshold`, offer "did you mean"
+    # between the two, say "no answer" below `suggest_threshold`.
+    answer_threshold: float = 62.0
+    suggest_threshold: float = 45.0
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_admin_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p for p in value.replace(";", ",").replace(" ", ",").split(",") if p]
+            try:
+                return frozenset(int(p) for p in parts)
+            except ValueError as exc:
+                raise ValueError(
+                    "must be a comma-separated list of numeric Telegram user ids") from exc
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _check_token(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        bot_id, _, secret = value.partition(":")
+        if not bot_id.isdigit() or len(secret) < 20:
+            raise ValueError("does not look like a bot token from @BotFather (digits:secret)")
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _check_api_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must be an async SQLAlchemy URL: sqlite+aiosqlite:///file.db or "
+                "postgresql+asyncpg://user@host/db"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def bot_base_url(self) -> str:
+        """The URL PTB prefixes to ``<token>/<method>``: ``{api}/bot``."""
+        return f"{self.telegram_api_url}/bot"
+
+    @property
+    def bot_file_url(self) -> str:
+        return f"{self.telegram_api_url}/file/bot"
+
+    def is_admin(self, user_id: int | None) -> bool:
+        return user_id is not None and user_id in self.admin_ids
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning validation errors into one readable ``ConfigError`` line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"QR_{field.upper()}: {msg}")
+        raise ConfigError("invalid setting: " + "; ".join(problems)) from None

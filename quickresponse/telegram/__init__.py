@@ -1,0 +1,1 @@
+"""The Telegram adapter: everything that knows about Telegram lives in this package."""

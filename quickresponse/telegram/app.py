@@ -1,0 +1,135 @@
+"""The Telegram application factory: the one place where handlers are wired together."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterable
+from typing import Protocol
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    AIORateLimiter,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from quickresponse.conversations import Conversation
+from quickresponse.errors import ConfigError
+from quickresponse.i18n import LANGS, html_to_text, t
+from quickresponse.services import Services
+from quickresponse.telegram.codec import InvalidCallback
+from quickresponse.telegram.common import (
+    FLOWS,
+    BotData,
+    QRApplication,
+    QRContext,
+    handle_error,
+    user_lang,
+)
+
+log = logging.getLogger(__name__)
+
+# Each module has ``register(app)`` and ``COMMANDS``: (command, catalogue key of its description).
+HANDLER_MODULES: tuple[str, ...] = ("quickresponse.telegram.qa",)
+ROUTER_GROUP = 50
+
+
+class HandlerModule(Protocol):
+    COMMANDS: Iterable[tuple[str, str]]
+
+    def register(self, app: QRApplication) -> None: ...
+
+
+def handler_modules() -> list[HandlerModule]:
+    return [importlib.import_module(name) for name in HANDLER_MODULES]  # type: ignore[misc]
+
+
+def build_application(
+    services: Services,
+    *,
+    request: BaseRequest | None = None,
+    rate_limit: bool = True,
+) -> QRApplication:
+    """Build the bot exactly as production runs it; tests pass a fake ``request``."""
+    settings = services.settings
+    if not settings.telegram_token:
+        raise ConfigError("QR_TELEGRAM_TOKEN is not set")
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_token)
+        .base_url(settings.bot_base_url)
+        .base_file_url(settings.bot_file_url)
+        .context_types(ContextTypes(context=QRContext, bot_data=BotData))
+        .post_init(_register_commands)
+        .concurrent_updates(64)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    if rate_limit:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
+    app: QRApplication = builder.build()  # type: ignore[assignment]
+    app.bot_data.services = services
+    for module in handler_modules():
+        module.register(app)
+    app.add_handler(
+        MessageHandler(
+            (filters.TEXT & ~filters.COMMAND) | filters.LOCATION | filters.PHOTO,
+            route_message,
+        ),
+        group=ROUTER_GROUP,
+    )
+    # Same group as the modules' button handlers, added last: only presses none of them took.
+    app.add_handler(CallbackQueryHandler(reject_unknown_button))
+    app.add_error_handler(handle_error)  # type: ignore[arg-type]
+    return app
+
+
+async def _register_commands(app: QRApplication) -> None:
+    modules = handler_modules()
+    for lang in LANGS:
+        commands = [
+            BotCommand(name, html_to_text(t(key, lang)))
+            for module in modules
+            for name, key in module.COMMANDS
+        ]
+        await app.bot.set_my_commands(commands, language_code=lang)
+    # Users whose app is in another language get the English list.
+    await app.bot.set_my_commands(
+        [BotCommand(name, html_to_text(t(key, "en"))) for m in modules for name, key in m.COMMANDS]
+    )
+
+
+async def route_message(update: Update, context: QRContext) -> None:
+    """Send a message to the flow the user is in, or to the default handler for its kind."""
+    message = update.effective_message
+    user = update.effective_user
+    chat = update.effective_chat
+    if message is None or user is None or chat is None:
+        return
+    conversation = await context.services.conversations.get(chat.id, user.id)
+    flow = FLOWS.get(conversation.flow) if conversation else None
+    kind = "text" if message.text else "location" if message.location else "photo"
+    if flow is not None and conversation is not None:
+        handler = getattr(flow, f"on_{kind}")
+        if handler is not None:
+            await handler(update, context, conversation)
+            return
+    if chat.type != chat.PRIVATE:
+        return  # in staff groups the bot only reacts to commands, buttons and its own flows
+    default = FLOWS.get(f"default:{kind}")
+    if default is not None:
+        handler = getattr(default, f"on_{kind}")
+        await handler(update, context, conversation or Conversation("", ""))
+
+
+async def reject_unknown_button(update: Update, context: QRContext) -> None:
+    """Answer a button press no handler claimed: forged or stale data."""
+    raise InvalidCallback(update.callback_query.data if update.callback_query else "")
+
+
+__all__ = ["build_application", "user_lang"]

@@ -1,0 +1,143 @@
+"""What every handler module shares: the typed context, flows, language, errors."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from telegram import InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import Application, CallbackContext, ExtBot
+
+from quickresponse.conversations import Conversation
+from quickresponse.errors import QuickResponseError
+from quickresponse.i18n import Lang, normalise_lang, t
+from quickresponse.telegram.render import split_html
+from quickresponse.textnorm import detect_language
+
+if TYPE_CHECKING:
+    from quickresponse.services import Services
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BotData:
+    """Application-wide data; ``services`` is set by the application factory."""
+
+    services: Services = field(init=False)
+
+
+class QRContext(CallbackContext[ExtBot, dict, dict, BotData]):
+    """The context every handler gets: ``context.services`` is the one way to the core."""
+
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+
+QRApplication = Application[ExtBot, QRContext, dict, dict, BotData, object]
+Handler = Callable[[Update, QRContext], Awaitable[None]]
+FlowHandler = Callable[[Update, QRContext, Conversation], Awaitable[None]]
+
+
+@dataclass
+class Flow:
+    """A multi-step conversation whose state lives in the database (see conversations.py)."""
+
+    name: str
+    on_text: FlowHandler | None = None
+    on_location: FlowHandler | None = None
+    on_photo: FlowHandler | None = None
+
+
+FLOWS: dict[str, Flow] = {}
+
+
+def register_flow(flow: Flow) -> None:
+    FLOWS[flow.name] = flow
+
+
+async def user_lang(update: Update, context: QRContext, text: str | None = None) -> Lang:
+    """The user's chosen language, else the language of ``text``, else their app's, else default."""
+    services = context.services
+    user = update.effective_user
+    if user is not None:
+        chosen = await services.users.language(user.id)
+        if chosen:
+            return chosen
+    default = services.settings.default_language
+    if text:
+        return normalise_lang(detect_language(text, default=default), default)
+    if user is not None and user.language_code:
+        return normalise_lang(user.language_code, default)
+    return default
+
+
+async def reply(
+    update: Update,
+    text: str,
+    keyboard: InlineKeyboardMarkup | None = None,
+) -> Message | None:
+    """Send HTML ``text`` to the update's chat, split to Telegram's limit; keyboard on the last."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    parts = split_html(text)
+    sent: Message | None = None
+    for i, part in enumerate(parts):
+        markup = keyboard if i == len(parts) - 1 else None
+        sent = await chat.send_message(part, parse_mode="HTML", reply_markup=markup,
+                                       disable_web_page_preview=True)
+    return sent
+
+
+async def edit_or_reply(
+    update: Update, text: str, keyboard: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit the message a button was pressed on; send a new one if it can't be edited."""
+    query = update.callback_query
+    if query is not None and query.message is not None and len(text) <= 4096:
+        try:
+            await query.edit_message_text(text, parse_mode="HTML", reply_markup=keyboard,
+                                          disable_web_page_preview=True)
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return
+    await reply(update, text, keyboard)
+
+
+async def handle_error(update: object, context: QRContext) -> None:
+    """Log the failure and tell the user, in their language, without a traceback."""
+    error = context.error
+    if isinstance(error, Forbidden):
+        log.info("user blocked the bot: %s", type(error).__name__)
+        return
+    if isinstance(error, QuickResponseError):
+        log.warning("handled error %s: %s", type(error).__name__, error.detail)
+        key = error.message_key
+    else:
+        log.error("unhandled error while handling an update", exc_info=error)
+        key = "error.generic"
+    if not isinstance(update, Update):
+        return
+    try:
+        lang = await user_lang(update, context)
+    except Exception:  # noqa: BLE001 - the database may be the reason we are here
+        user = update.effective_user
+        lang = normalise_lang(user.language_code if user else None,
+                              context.services.settings.default_language)
+    if update.callback_query is not None:
+        try:
+            await update.callback_query.answer(t(key, lang), show_alert=True)
+            return
+        except BadRequest:
+            pass
+    if update.effective_chat is not None:
+        try:
+            await update.effective_chat.send_message(t(key, lang), parse_mode="HTML")
+        except Exception:  # noqa: BLE001 - nothing more we can do
+            log.warning("could not send the error message")
