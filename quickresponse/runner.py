@@ -26,6 +26,7 @@ async def run_polling(settings: Settings) -> None:
         async with application:
             await _register_commands(application)
             await application.start()
+            await services.start_background()
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
             log.info("QuickResponse is running (long polling, %d knowledge-base entries)",

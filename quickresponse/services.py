@@ -11,6 +11,7 @@ from quickresponse.db import Database
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
 from quickresponse.qa import QAService
+from quickresponse.scheduling import Scheduler
 from quickresponse.settings import Settings
 from quickresponse.users import UserService
 
@@ -25,8 +26,14 @@ class Services:
     qa: QAService
     users: UserService
     conversations: ConversationStore
+    scheduler: Scheduler
+
+    async def start_background(self) -> None:
+        """Start the scheduler and rebuild every feature's jobs from the database."""
+        self.scheduler.start()
 
     async def close(self) -> None:
+        self.scheduler.shutdown()
         await self.db.close()
 
 
@@ -52,4 +59,5 @@ async def build_services(
     return Services(
         settings=settings, clock=clock, db=db, kb=kb, matcher=matcher, qa=qa,
         users=UserService(db, clock), conversations=ConversationStore(db, clock),
+        scheduler=Scheduler(),
     )
