@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from quickresponse.errors import StorageUnavailable
+from quickresponse.metrics import DB_RETRIES
 from quickresponse.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class Database:
             if attempt == attempts:
                 raise StorageUnavailable(str(failure)) from failure
             log.warning("database unavailable (attempt %d/%d), retrying", attempt, attempts)
+            DB_RETRIES.inc()
             await asyncio.sleep(delay)
             delay *= 3
         raise AssertionError("unreachable")

@@ -21,6 +21,7 @@ from quickresponse.errors import InvalidInput, StaleAction
 from quickresponse.i18n import Lang, normalise_lang
 from quickresponse.knowledge import Entry, KnowledgeBase
 from quickresponse.matcher import Matcher, MatchResult
+from quickresponse.metrics import MATCH_OUTCOMES
 from quickresponse.models import QuestionLog
 from quickresponse.textnorm import clean_user_text, normalise
 
@@ -123,6 +124,7 @@ class QAService:
         if self.warnings is not None and user_id is not None:
             warnings = await self.warnings.active_for_user(user_id)
         reply = self.reply_for(text, lang=lang, warnings=warnings)
+        MATCH_OUTCOMES.labels(reply.kind, str(reply.urgent).lower()).inc()
         if self._db is None:
             return reply
         row = QuestionLog(
