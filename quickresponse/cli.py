@@ -25,6 +25,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the bot (Telegram with a token, else the console chat)")
     run.add_argument("--console", action="store_true", help="always open the console chat")
+    run.add_argument("--webhook", action="store_true",
+                     help="take updates by webhook (QR_WEBHOOK_URL, QR_WEBHOOK_SECRET) not polling")
     sub.add_parser("console", help="chat with the bot in this terminal")
 
     db = sub.add_parser("db", help="database migrations")
@@ -87,10 +89,12 @@ def main(argv: list[str]) -> int:
 def _run(args: argparse.Namespace, settings: Settings, *, console: bool) -> int:
     load_knowledge_base(settings.knowledge_base_dir)  # refuse to start on an invalid one
     if settings.telegram_token and not console:
-        from quickresponse.runner import run_polling
+        from quickresponse.runner import run_bot
 
-        asyncio.run(run_polling(settings))
+        asyncio.run(run_bot(settings, webhook=getattr(args, "webhook", False)))
         return 0
+    if getattr(args, "webhook", False):
+        raise ConfigError("webhook mode needs QR_TELEGRAM_TOKEN")
     from quickresponse.console import run_console
 
     return asyncio.run(run_console(settings))

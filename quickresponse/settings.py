@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -32,6 +33,17 @@ class Settings(BaseSettings):
     city: str = "beijing"
     knowledge_base_dir: Path = DEFAULT_KB_DIR
     log_level: str = "INFO"
+    # "text" for people, "json" for log collectors (one object a line, with ticket/alert ids).
+    log_format: Literal["text", "json"] = "text"
+    # Webhook mode (`python bot.py run --webhook`): Telegram posts updates to webhook_url, which
+    # a reverse proxy forwards to webhook_listen:webhook_port/webhook_path.
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_path: str = "telegram"
+    # In polling mode, serve /healthz and /metrics on this port (off when unset).
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
     # Matching thresholds (0-100): answer at or above `answer_threshold`, offer "did you mean"
     # between the two, say "no answer" below `suggest_threshold`.
     answer_threshold: float = 62.0
@@ -77,6 +89,15 @@ class Settings(BaseSettings):
                 "must be an async SQLAlchemy URL: sqlite+aiosqlite:///file.db or "
                 "postgresql+asyncpg://user@host/db"
             )
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_secret(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value):
+            raise ValueError("must be 16-256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
     @field_validator("timezone")

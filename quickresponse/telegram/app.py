@@ -23,6 +23,7 @@ from quickresponse.errors import ConfigError
 from quickresponse.i18n import LANGS, html_to_text, t
 from quickresponse.services import Services
 from quickresponse.telegram.codec import InvalidCallback
+from quickresponse.telegram.processing import OrderedUpdateProcessor
 from quickresponse.telegram.common import (
     FLOWS,
     BotData,
@@ -66,7 +67,7 @@ def build_application(
         .base_file_url(settings.bot_file_url)
         .context_types(ContextTypes(context=QRContext, bot_data=BotData))
         .post_init(_register_commands)
-        .concurrent_updates(64)
+        .concurrent_updates(OrderedUpdateProcessor(64))
     )
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
