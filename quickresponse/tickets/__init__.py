@@ -1,0 +1,1 @@
+"""Community calls as tickets: routed to districts, claimed, resolved, escalated, measured."""
