@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         if command == "kb":
             return _kb(args, settings)
