@@ -68,3 +68,16 @@ class ConversationState(SQLModel, table=True):
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     version: int = 0
     updated_at: datetime = utc_column()
+
+
+class ProcessedUpdate(SQLModel, table=True):
+    """Telegram update ids already taken, so an update delivered twice is handled once.
+
+    With several bot processes behind a load balancer Telegram may deliver an update again
+    (a webhook answer that timed out); the primary key makes exactly one process win.
+    """
+
+    __tablename__ = "processed_updates"
+
+    update_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    received_at: datetime = utc_column(index=True)

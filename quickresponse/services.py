@@ -13,6 +13,7 @@ from quickresponse.matcher import Matcher
 from quickresponse.qa import QAService
 from quickresponse.scheduling import Scheduler
 from quickresponse.settings import Settings
+from quickresponse.updates import UpdateLog
 from quickresponse.users import UserService
 
 
@@ -27,6 +28,7 @@ class Services:
     users: UserService
     conversations: ConversationStore
     scheduler: Scheduler
+    updates: UpdateLog
 
     async def start_background(self) -> None:
         """Start the scheduler and rebuild every feature's jobs from the database."""
@@ -60,4 +62,5 @@ async def build_services(
         settings=settings, clock=clock, db=db, kb=kb, matcher=matcher, qa=qa,
         users=UserService(db, clock), conversations=ConversationStore(db, clock),
         scheduler=Scheduler(),
+        updates=UpdateLog(db, clock),
     )

@@ -11,9 +11,11 @@ from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 from telegram.request import BaseRequest
@@ -23,7 +25,6 @@ from quickresponse.errors import ConfigError
 from quickresponse.i18n import LANGS, html_to_text, t
 from quickresponse.services import Services
 from quickresponse.telegram.codec import InvalidCallback
-from quickresponse.telegram.processing import OrderedUpdateProcessor
 from quickresponse.telegram.common import (
     FLOWS,
     BotData,
@@ -32,6 +33,7 @@ from quickresponse.telegram.common import (
     handle_error,
     user_lang,
 )
+from quickresponse.telegram.processing import OrderedUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
     app: QRApplication = builder.build()  # type: ignore[assignment]
     app.bot_data.services = services
+    # Before every other handler: an update Telegram delivers twice is handled once.
+    app.add_handler(TypeHandler(Update, skip_duplicate_update), group=-100)
     for module in handler_modules():
         module.register(app)
     app.add_handler(
@@ -103,6 +107,13 @@ async def _register_commands(app: QRApplication) -> None:
     await app.bot.set_my_commands(
         [BotCommand(name, html_to_text(t(key, "en"))) for m in modules for name, key in m.COMMANDS]
     )
+
+
+async def skip_duplicate_update(update: Update, context: QRContext) -> None:
+    """Stop here if this update id was already taken (by this or another process)."""
+    if not await context.services.updates.first_time(update.update_id):
+        log.info("skipping redelivered update", extra={"update_id": update.update_id})
+        raise ApplicationHandlerStop
 
 
 async def route_message(update: Update, context: QRContext) -> None:
