@@ -81,7 +81,7 @@ def decode(data: str | None) -> tuple[Action, tuple[int | str, ...]]:
     args: list[int | str] = []
     for value, kind in zip(raw, act.types, strict=True):
         if kind is int:
-            if not re.fullmatch(r"-?\d{1,19}", value):
+            if not re.fullmatch(r"-?[0-9]{1,19}", value):
                 raise InvalidCallback("bad number in callback data")
             args.append(int(value))
         else:
