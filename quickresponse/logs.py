@@ -64,3 +64,5 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     # httpx logs every request URL (which contains the token) at INFO.
     for noisy in ("httpx", "httpcore", "apscheduler.executors", "telegram.ext.Updater"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Alembic announces each of its plugins at INFO on every start; that buries CLI output.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
