@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from quickresponse.clock import Clock
 from quickresponse.db import Database
-from quickresponse.errors import InvalidInput, StaleAction
+from quickresponse.errors import InvalidInput, NotPermitted, StaleAction
 from quickresponse.i18n import Lang, normalise_lang
 from quickresponse.knowledge import Entry, KnowledgeBase
 from quickresponse.matcher import Matcher, MatchResult
@@ -29,6 +29,18 @@ MAX_QUESTION_CHARS = 1000
 ReplyKind = Literal["answer", "suggest", "none"]
 # Numbers every urgent reply starts with, in this order.
 URGENT_NUMBERS = ("110", "119", "120", "122")
+
+
+class EmptyQuestion(InvalidInput):
+    """The message has no words to match: empty, only emoji, punctuation or control characters."""
+
+    message_key = "qa.error.empty"
+
+
+class NotYourQuestion(NotPermitted):
+    """Feedback on a question someone else asked."""
+
+    message_key = "qa.error.not_your_question"
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,8 @@ class Reply:
     call_first: tuple[str, ...] = ()
     warnings: tuple[ActiveWarning, ...] = ()
     question_id: int | None = None
+    # The question was longer than MAX_QUESTION_CHARS and only its start was read.
+    truncated: bool = False
 
 
 @dataclass
@@ -117,13 +131,16 @@ class QAService:
     async def ask(self, user_id: int | None, text: str, *, lang: str | None = None) -> Reply:
         """Answer ``text`` for ``user_id``; ``lang`` is the user's chosen language, if any."""
         text = clean_user_text(text, MAX_QUESTION_CHARS * 4)
-        if not text:
-            raise InvalidInput("empty question")
+        if not normalise(text):
+            raise EmptyQuestion("no words in the question")
+        truncated = len(text) > MAX_QUESTION_CHARS
         text = text[:MAX_QUESTION_CHARS]
         warnings: Sequence[ActiveWarning] = ()
         if self.warnings is not None and user_id is not None:
             warnings = await self.warnings.active_for_user(user_id)
         reply = self.reply_for(text, lang=lang, warnings=warnings)
+        if truncated:
+            reply = Reply(**{**reply.__dict__, "truncated": True})
         MATCH_OUTCOMES.labels(reply.kind, str(reply.urgent).lower()).inc()
         if self._db is None:
             return reply
@@ -146,11 +163,17 @@ class QAService:
     async def record_feedback(self, user_id: int | None, question_id: int, helpful: bool) -> None:
         """Store helpful / not helpful for a question the same user asked."""
         assert self._db is not None
+        # The id comes from button data a client can forge; PostgreSQL rejects ids outside the
+        # column's 32-bit range with an error rather than "not found".
+        if not 0 < question_id < 2**31:
+            raise StaleAction("feedback for an impossible question id")
 
         async def work(session):  # type: ignore[no-untyped-def]
             row = await session.get(QuestionLog, question_id)
-            if row is None or row.user_id != user_id:
+            if row is None:
                 raise StaleAction("feedback for an unknown question")
+            if row.user_id != user_id:
+                raise NotYourQuestion("feedback on another user's question")
             row.feedback = "helpful" if helpful else "not_helpful"
             session.add(row)
 

@@ -274,15 +274,22 @@ def message_update(bot: Any, text: str | None = None, *, user_id: int = 1001,
 
 def callback_update(bot: Any, data: str, *, user_id: int = 1001, chat_id: int | None = None,
                     message_id: int = 1, language_code: str | None = "zh-hans",
-                    first_name: str = "Resident", message_text: str = "…") -> Update:
-    """An update for a press on an inline button of a message the bot sent."""
+                    first_name: str = "Resident", message_text: str = "…",
+                    reply_markup: dict[str, Any] | None = None) -> Update:
+    """An update for a press on an inline button of a message the bot sent.
+
+    ``reply_markup`` is the message's keyboard as sent (``Call.params["reply_markup"]``), which
+    Telegram includes in the callback's message.
+    """
     user = _user(user_id, language_code, first_name)
     chat_id = user_id if chat_id is None else chat_id
-    message = {
+    message: dict[str, Any] = {
         "message_id": message_id, "date": EPOCH, "chat": _chat(chat_id, user),
         "from": {"id": BOT_ID, "is_bot": True, "first_name": "QuickResponse"},
         "text": message_text,
     }
+    if reply_markup is not None:
+        message["reply_markup"] = reply_markup
     query = {"id": str(next(_update_ids)), "from": user, "chat_instance": "ci",
              "message": message, "data": data}
     return Update.de_json({"update_id": next(_update_ids), "callback_query": query}, bot)
