@@ -1,0 +1,1 @@
+"""Reproducible benchmarks: ``python -m bench`` (all) or ``python -m bench matcher`` (one)."""
