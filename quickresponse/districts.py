@@ -27,6 +27,22 @@ CITIES_DIR = Path(__file__).parent / "data" / "cities"
 SLA_CLASSES = ("urgent", "utility", "general")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d)\s*$")
 _UNITS = {"m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
+# Longest first: the generic word a township name ends with (望京街道 -> 望京).
+_TOWNSHIP_SUFFIXES = ("满族蒙古族乡", "蒙古族乡", "满族乡", "回族乡", "民族乡", "地区办事处",
+                      "街道办事处", "地区", "街道", "镇", "乡")
+
+
+def township_stem(name: str) -> str:
+    """The distinctive part of a township name: 望京街道 -> 望京, 杨镇地区 -> 杨镇 (>= 2 chars)."""
+    stripped = True
+    while stripped:
+        stripped = False
+        for suffix in _TOWNSHIP_SUFFIXES:
+            if name.endswith(suffix) and len(name) - len(suffix) >= 2:
+                name = name[: -len(suffix)]
+                stripped = True
+                break
+    return name
 
 
 @dataclass(frozen=True)
@@ -63,7 +79,7 @@ class District:
     group_chat_id: int | None = None
     # Township / street names in this district (for routing typed addresses).
     townships: tuple[str, ...] = ()
-    # Romanised township names, parallel to nothing: just more names that mean this district.
+    # Romanised (pinyin) stems of ``townships``, index for index ("" where none is known).
     townships_latin: tuple[str, ...] = ()
 
     def name(self, lang: str) -> str:
@@ -226,7 +242,7 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
         districts.append(District(
             id=district_id, name_zh=d_zh, name_en=d_en, aliases=aliases, group_chat_id=chat,
             townships=names,
-            townships_latin=tuple(latin[n] for n in names if n in latin),
+            townships_latin=tuple(latin.get(n, "") for n in names),
         ))
     if len({d.id for d in districts}) != len(districts):
         raise ConfigError(f"{where}: district ids must be unique")
