@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -72,7 +73,8 @@ def main(argv: list[str]) -> int:
         if command == "db":
             return asyncio.run(_db(args, settings))
         if command in ("run", "console"):
-            return _run(args, settings, console=command == "console" or args.console)
+            return _run(args, settings,
+                        console=command == "console" or getattr(args, "console", False))
     except KnowledgeBaseInvalid as exc:
         print("error: the knowledge base is invalid; fix these and start again "
               "(`python bot.py kb check`):", file=sys.stderr)
@@ -97,7 +99,16 @@ def _run(args: argparse.Namespace, settings: Settings, *, console: bool) -> int:
         raise ConfigError("webhook mode needs QR_TELEGRAM_TOKEN")
     from quickresponse.console import run_console
 
-    return asyncio.run(run_console(settings))
+    # Migration progress at INFO would bury the chat's banner.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if not console:
+        print("QR_TELEGRAM_TOKEN is not set, so this is the console chat; set it (in .env or "
+              "the environment) to run the bot on Telegram.", file=sys.stderr)
+    try:
+        return asyncio.run(run_console(settings))
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return 130
 
 
 async def _db(args: argparse.Namespace, settings: Settings) -> int:
