@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from quickresponse.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_KB_DIR = PROJECT_ROOT / "knowledge_base"
+# Messages per second Telegram allows a bot without paid broadcasts.
+FREE_BROADCAST_RATE = 30.0
 
 
 class Settings(BaseSettings):
@@ -48,6 +50,19 @@ class Settings(BaseSettings):
     # between the two, say "no answer" below `suggest_threshold`.
     answer_threshold: float = 62.0
     suggest_threshold: float = 45.0
+    # Warnings. A second admin approves each alert before it goes out when this is on.
+    alert_require_approval: bool = False
+    # An alert whose time passed while the bot was down is still sent (marked late) within this
+    # many minutes; later than that it is marked missed and the admins are told.
+    alert_grace_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # How long an alert stays in force when the admin does not say.
+    alert_default_hours: float = Field(default=12.0, gt=0, le=24 * 14)
+    # CAP <sender>; empty means quickresponse@<city>.
+    alert_sender: str | None = None
+    # Broadcast messages per second overall. Telegram allows about 30 for free; paid broadcasts
+    # (allow_paid_broadcast, charged in Stars) up to 1000.
+    broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
+    allow_paid_broadcast: bool = False
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -108,6 +123,14 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _check_broadcast_rate(self) -> Settings:
+        if self.broadcast_rate > FREE_BROADCAST_RATE and not self.allow_paid_broadcast:
+            raise ValueError(
+                f"QR_BROADCAST_RATE above {FREE_BROADCAST_RATE:g} messages/s needs "
+                "QR_ALLOW_PAID_BROADCAST=true (Telegram charges for paid broadcasts)")
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

@@ -8,9 +8,27 @@ after a lease, so a restart finishes the broadcast.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal, Protocol
+
+from sqlalchemy import Integer, String, and_, delete, func, literal, or_, true, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from quickresponse.alerts.hazards import Hazard, Level
+from quickresponse.alerts.models import AlertDelivery, AlertSubscription
+from quickresponse.alerts.subscriptions import wants_alert
+from quickresponse.clock import Clock
+from quickresponse.db import Database
+from quickresponse.models import User
 
 OutcomeKind = Literal["sent", "retry_after", "blocked", "transient", "permanent"]
 DeliveryState = Literal["pending", "sending", "sent", "failed", "blocked", "cancelled"]
@@ -95,3 +113,429 @@ class ProgressHook(Protocol):
     """Called as a broadcast goes (at most about once a second) and once at the end."""
 
     async def __call__(self, alert_id: int, stats: DeliveryStats, *, final: bool) -> None: ...
+
+
+# -- the engine ----------------------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+# A row claimed by a process that then died is taken again after this long.
+LEASE = timedelta(minutes=2)
+# A row claimed this many times without an outcome (the process keeps dying on it) gives up.
+MAX_CLAIMS = 5
+# Transient errors (network, 5xx) are retried this many times in all, with backoff.
+MAX_SEND_ATTEMPTS = 4
+# A message answered with RetryAfter this many times is given back to the queue.
+MAX_RETRY_AFTERS = 10
+# Telegram: at most 20 messages a minute to one group.
+GROUP_MESSAGES_PER_MINUTE = 20
+# Outcomes are written in small batches; a crash between a send and its write is the only
+# way a recipient gets a message twice, so the buffer is kept short.
+FLUSH_EVERY = 20
+FLUSH_SECONDS = 0.5
+PROGRESS_SECONDS = 2.0
+FINAL_STATES = ("sent", "failed", "blocked", "cancelled")
+
+Monotonic = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class TokenBucket:
+    """Paces sends at ``rate`` per second overall; a RetryAfter pauses every sender."""
+
+    def __init__(self, rate: float, *, monotonic: Monotonic, sleep: Sleep,
+                 burst: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, min(rate, 30.0) / 3)
+        self._tokens = self.capacity
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._stamp = monotonic()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def pause(self, seconds: float) -> None:
+        """Nobody sends for ``seconds`` (Telegram's flood control said so)."""
+        self._paused_until = max(self._paused_until, self._monotonic() + seconds)
+        self._tokens = 0.0
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = self._monotonic()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+                self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await self._sleep((1.0 - self._tokens) / self.rate)
+
+
+class GroupPacer:
+    """At most 20 messages a minute to one group chat (negative chat ids)."""
+
+    def __init__(self, *, monotonic: Monotonic, sleep: Sleep,
+                 per_minute: int = GROUP_MESSAGES_PER_MINUTE) -> None:
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._per_minute = per_minute
+        self._sent: dict[int, deque[float]] = {}
+
+    async def acquire(self, chat_id: int) -> None:
+        if chat_id > 0:
+            return
+        times = self._sent.setdefault(chat_id, deque())
+        while True:
+            now = self._monotonic()
+            while times and now - times[0] >= 60.0:
+                times.popleft()
+            if len(times) < self._per_minute:
+                times.append(now)
+                return
+            await self._sleep(60.0 - (now - times[0]))
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    chat_id: int
+    lang: str
+
+
+@dataclass
+class _Outcome:
+    delivery_id: int
+    chat_id: int
+    state: DeliveryState
+    error: str | None = None
+
+
+class Broadcaster:
+    """Creates delivery rows and works through them; shared by all broadcasts of a process so
+    that the rate limit is one limit."""
+
+    def __init__(
+        self, db: Database, clock: Clock, *, rate: float, paid: bool,
+        sleep: Sleep | None = None, monotonic: Monotonic | None = None,
+        batch_size: int | None = None,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.paid = paid
+        self._sleep = sleep or asyncio.sleep
+        self._monotonic = monotonic or time.monotonic
+        self.bucket = TokenBucket(rate, monotonic=self._monotonic, sleep=self._sleep)
+        self.groups = GroupPacer(monotonic=self._monotonic, sleep=self._sleep)
+        # About two seconds of sending per claim: small enough that a crash leaves few rows
+        # leased, big enough that claiming is not the bottleneck.
+        self.batch_size = batch_size or max(10, min(1000, int(rate * 2)))
+        self.concurrency = max(2, min(64, int(rate)))
+
+    # -- recipients -----------------------------------------------------------------------------
+    async def enqueue(
+        self, session: AsyncSession, alert_id: int, *, district_ids: Sequence[str],
+        hazard: Hazard, level: Level, default_lang: str, also_recipients_of: int | None = None,
+    ) -> int:
+        """Create one pending row per recipient, in SQL (``INSERT ... SELECT``), deduplicated.
+
+        Recipients: active subscribers of the districts whose preferences let this alert
+        through, plus (for an update or all-clear) the active recipients of the original.
+        """
+        insert = sqlite_insert if self._db.is_sqlite else pg_insert
+        columns = ["alert_id", "chat_id", "lang", "state", "attempts"]
+        subscribers = (
+            select(
+                literal(alert_id, Integer), AlertSubscription.chat_id,
+                func.coalesce(func.max(User.language), default_lang),
+                literal("pending", String), literal(0, Integer),
+            )
+            .select_from(AlertSubscription)
+            .outerjoin(User, User.id == AlertSubscription.chat_id)
+            .where(col(AlertSubscription.district_id).in_(list(district_ids)))
+            .where(wants_alert(hazard, level))
+            .group_by(AlertSubscription.chat_id)
+        )
+        total = 0
+        result = await session.exec(  # type: ignore[call-overload]
+            insert(AlertDelivery).from_select(columns, subscribers)
+            .on_conflict_do_nothing(index_elements=["alert_id", "chat_id"]))
+        total += max(result.rowcount or 0, 0)
+        if also_recipients_of is not None:
+            earlier = (
+                select(
+                    literal(alert_id, Integer), AlertDelivery.chat_id,
+                    func.coalesce(User.language, AlertDelivery.lang),
+                    literal("pending", String), literal(0, Integer),
+                )
+                .select_from(AlertDelivery)
+                .outerjoin(User, User.id == AlertDelivery.chat_id)
+                .where(AlertDelivery.alert_id == also_recipients_of)
+                .where(AlertDelivery.state == "sent")
+                .where(or_(col(User.id).is_(None), User.active == true()))
+            )
+            result = await session.exec(  # type: ignore[call-overload]
+                insert(AlertDelivery).from_select(columns, earlier)
+                .on_conflict_do_nothing(index_elements=["alert_id", "chat_id"]))
+            total += max(result.rowcount or 0, 0)
+        return total
+
+    # -- figures --------------------------------------------------------------------------------
+    async def stats(self, alert_id: int) -> DeliveryStats:
+        async def work(session: AsyncSession) -> DeliveryStats:
+            return await stats_in(session, alert_id)
+
+        return await self._db.run(work)
+
+    # -- sending --------------------------------------------------------------------------------
+    async def run(
+        self, alert_id: int, messages: Mapping[str, str], sender: Sender, *,
+        keep_going: Callable[[], Awaitable[bool]] | None = None,
+        progress: ProgressHook | None = None,
+    ) -> DeliveryStats:
+        """Send every claimable row of ``alert_id``; return the figures when none is left.
+
+        ``messages`` maps a language to the HTML to send. ``keep_going`` is asked between
+        batches (the alert may have been cancelled or expired): when it says no, pending rows
+        are cancelled. Safe to run in several processes at once; resumes after a crash.
+        """
+        writer = _OutcomeWriter(self._db, self._clock, self._monotonic)
+        last_progress = self._monotonic()
+        try:
+            while True:
+                if keep_going is not None and not await keep_going():
+                    await self._cancel_pending(alert_id)
+                    break
+                batch = await self._claim(alert_id)
+                if not batch:
+                    break
+                leased = _Lease(self, [row.id for row in batch])
+                queue: deque[_Claimed] = deque(batch)
+
+                async def worker(
+                    queue: deque[_Claimed] = queue, leased: _Lease = leased
+                ) -> None:
+                    while queue:
+                        row = queue.popleft()
+                        outcome = await self._send_one(row, messages, sender, leased)
+                        leased.done(row.id)
+                        await writer.add(outcome)
+
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.concurrency, len(batch))):
+                        group.create_task(worker())
+                await writer.flush()
+                if progress is not None and self._monotonic() - last_progress >= \
+                        PROGRESS_SECONDS:
+                    last_progress = self._monotonic()
+                    await progress(alert_id, await self.stats(alert_id), final=False)
+        finally:
+            # Whatever was sent is recorded even when the broadcast is interrupted, so that
+            # resuming does not send it again.
+            await asyncio.shield(writer.flush())
+        return await self.stats(alert_id)
+
+    async def _send_one(
+        self, row: _Claimed, messages: Mapping[str, str], sender: Sender, leased: _Lease
+    ) -> _Outcome:
+        html = messages.get(row.lang) or next(iter(messages.values()))
+        failures = 0
+        pauses = 0
+        while True:
+            await self.bucket.acquire()
+            await self.groups.acquire(row.chat_id)
+            await leased.keep()
+            try:
+                outcome = await sender.send(row.chat_id, html, paid=self.paid)
+            except Exception as exc:  # one bad send must not stop a broadcast
+                log.exception("sender failed for delivery %s", row.id)
+                outcome = SendOutcome.transient(f"{type(exc).__name__}: {exc}")
+            if outcome.kind == "sent":
+                return _Outcome(row.id, row.chat_id, "sent")
+            if outcome.kind == "blocked":
+                return _Outcome(row.id, row.chat_id, "blocked", outcome.detail[:200] or None)
+            if outcome.kind == "permanent":
+                return _Outcome(row.id, row.chat_id, "failed", outcome.detail[:200] or None)
+            if outcome.kind == "retry_after":
+                pauses += 1
+                log.warning("flood control: pausing the broadcast for %.0f s",
+                            outcome.retry_after)
+                self.bucket.pause(outcome.retry_after)
+                if pauses > MAX_RETRY_AFTERS:
+                    return _Outcome(row.id, row.chat_id, "pending", "flood control")
+                continue
+            failures += 1
+            if failures >= MAX_SEND_ATTEMPTS:
+                return _Outcome(row.id, row.chat_id, "failed", outcome.detail[:200] or None)
+            await self._sleep(min(30.0, 2.0 ** failures))
+
+    async def _claim(self, alert_id: int) -> list[_Claimed]:
+        """Take the next batch: pending rows and rows whose lease ran out, atomically."""
+        now = self._clock.now()
+
+        async def work(session: AsyncSession) -> list[_Claimed]:
+            # A row that keeps killing its process is given up rather than retried forever.
+            await session.exec(  # type: ignore[call-overload]
+                update(AlertDelivery)
+                .where(col(AlertDelivery.alert_id) == alert_id)
+                .where(col(AlertDelivery.state) == "sending")
+                .where(col(AlertDelivery.lease_until) < now)
+                .where(col(AlertDelivery.attempts) >= MAX_CLAIMS)
+                .values(state="failed", error="gave up after repeated interruptions",
+                        lease_until=None))
+            claimable = or_(
+                col(AlertDelivery.state) == "pending",
+                and_(col(AlertDelivery.state) == "sending",
+                     col(AlertDelivery.lease_until) < now),
+            )
+            candidates = (
+                select(AlertDelivery.id)
+                .where(AlertDelivery.alert_id == alert_id)
+                .where(claimable)
+                .order_by(col(AlertDelivery.id))
+                .limit(self.batch_size)
+                # PostgreSQL: concurrent claimers skip each other's rows instead of waiting.
+                # SQLite ignores it; there the single UPDATE runs under the write lock.
+                .with_for_update(skip_locked=True)
+            )
+            stmt = (
+                update(AlertDelivery)
+                .where(col(AlertDelivery.id).in_(candidates.scalar_subquery()))
+                .where(claimable)
+                .values(state="sending", lease_until=now + LEASE,
+                        attempts=AlertDelivery.attempts + 1)
+                .returning(AlertDelivery.id, AlertDelivery.chat_id, AlertDelivery.lang)
+            )
+            rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+            return sorted((_Claimed(r[0], r[1], r[2]) for r in rows), key=lambda c: c.id)
+
+        return await self._db.run(work)
+
+    async def _cancel_pending(self, alert_id: int) -> None:
+        async def work(session: AsyncSession) -> None:
+            await session.exec(  # type: ignore[call-overload]
+                update(AlertDelivery)
+                .where(col(AlertDelivery.alert_id) == alert_id)
+                .where(col(AlertDelivery.state) == "pending")
+                .values(state="cancelled"))
+
+        await self._db.run(work)
+
+    async def renew(self, ids: Sequence[int]) -> datetime:
+        until = self._clock.now() + LEASE
+
+        async def work(session: AsyncSession) -> None:
+            await session.exec(  # type: ignore[call-overload]
+                update(AlertDelivery)
+                .where(col(AlertDelivery.id).in_(list(ids)))
+                .where(col(AlertDelivery.state) == "sending")
+                .values(lease_until=until))
+
+        if ids:
+            await self._db.run(work)
+        return until
+
+
+class _Lease:
+    """The rows of one claimed batch: renews their lease before it can run out (a long
+    RetryAfter pause must not let another process take rows this one is about to send)."""
+
+    def __init__(self, broadcaster: Broadcaster, ids: list[int]) -> None:
+        self._broadcaster = broadcaster
+        self._open = set(ids)
+        self._until = broadcaster._clock.now() + LEASE
+        self._lock = asyncio.Lock()
+
+    def done(self, delivery_id: int) -> None:
+        self._open.discard(delivery_id)
+
+    async def keep(self) -> None:
+        if self._until - self._broadcaster._clock.now() > LEASE / 2:
+            return
+        async with self._lock:
+            if self._until - self._broadcaster._clock.now() > LEASE / 2:
+                return
+            self._until = await self._broadcaster.renew(sorted(self._open))
+
+
+class _OutcomeWriter:
+    """Buffers outcomes and writes them in small batches."""
+
+    def __init__(self, db: Database, clock: Clock, monotonic: Monotonic) -> None:
+        self._db = db
+        self._clock = clock
+        self._monotonic = monotonic
+        self._buffer: list[_Outcome] = []
+        self._last = monotonic()
+        self._lock = asyncio.Lock()
+
+    async def add(self, outcome: _Outcome) -> None:
+        self._buffer.append(outcome)
+        if len(self._buffer) >= FLUSH_EVERY or self._monotonic() - self._last >= FLUSH_SECONDS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._buffer:
+                return
+            outcomes, self._buffer = self._buffer, []
+            self._last = self._monotonic()
+            now = self._clock.now()
+
+            async def work(session: AsyncSession) -> None:
+                for state in ("sent", "failed", "blocked", "pending"):
+                    rows = [o for o in outcomes if o.state == state]
+                    if not rows:
+                        continue
+                    values: dict[str, object] = {"state": state, "lease_until": None}
+                    if state == "sent":
+                        values["sent_at"] = now
+                    errors = {o.error for o in rows}
+                    if len(errors) == 1:
+                        values["error"] = errors.pop()
+                        await _set(session, [o.delivery_id for o in rows], values)
+                    else:
+                        for o in rows:
+                            await _set(session, [o.delivery_id], {**values, "error": o.error})
+                blocked = [o.chat_id for o in outcomes if o.state == "blocked"]
+                users = [c for c in blocked if c > 0]
+                groups = [c for c in blocked if c < 0]
+                if users:
+                    # They blocked the bot: no more broadcasts until they talk to it again.
+                    await session.exec(  # type: ignore[call-overload]
+                        update(User).where(col(User.id).in_(users)).values(active=False))
+                if groups:
+                    # The bot was removed from the group: its subscriptions end.
+                    await session.exec(  # type: ignore[call-overload]
+                        delete(AlertSubscription)
+                        .where(col(AlertSubscription.chat_id).in_(groups)))
+
+            try:
+                await self._db.run(work)
+            except BaseException:
+                self._buffer = outcomes + self._buffer
+                raise
+
+
+async def _set(session: AsyncSession, ids: list[int], values: dict[str, object]) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(AlertDelivery)
+        .where(col(AlertDelivery.id).in_(ids))
+        .where(col(AlertDelivery.state) == "sending")
+        .values(**values))
+
+
+async def stats_in(session: AsyncSession, alert_id: int) -> DeliveryStats:
+    rows = (await session.exec(
+        select(AlertDelivery.state, func.count())
+        .where(AlertDelivery.alert_id == alert_id)
+        .group_by(AlertDelivery.state))).all()
+    counts = {state: int(n) for state, n in rows}
+    return DeliveryStats(
+        total=sum(counts.values()), pending=counts.get("pending", 0),
+        sending=counts.get("sending", 0), sent=counts.get("sent", 0),
+        failed=counts.get("failed", 0), blocked=counts.get("blocked", 0),
+        cancelled=counts.get("cancelled", 0),
+    )

@@ -60,3 +60,13 @@ class AlertTimeInvalid(AlertError, InvalidInput):
 
 class NoTargetDistricts(AlertError, InvalidInput):
     message_key = "alerts.error.no_districts"
+
+
+class LevelNotIssued(AlertError, InvalidInput):
+    """The hazard has no signal at that level (hail is only orange and red).
+
+    ``params``: ``hazard``, ``levels`` (names in the message language are filled in by the
+    renderer from ``hazard_id`` and ``level_ids``).
+    """
+
+    message_key = "alerts.error.level_not_issued"
