@@ -13,7 +13,7 @@ from telegram.ext import Application, CallbackContext, ExtBot
 
 from quickresponse.conversations import Conversation
 from quickresponse.errors import QuickResponseError
-from quickresponse.i18n import Lang, normalise_lang, t
+from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
 from quickresponse.telegram.render import split_html
 from quickresponse.textnorm import detect_language
 
@@ -118,10 +118,10 @@ async def handle_error(update: object, context: QRContext) -> None:
         return
     if isinstance(error, QuickResponseError):
         log.warning("handled error %s: %s", type(error).__name__, error.detail)
-        key = error.message_key
+        key, params = error.message_key, error.params
     else:
         log.error("unhandled error while handling an update", exc_info=error)
-        key = "error.generic"
+        key, params = "error.generic", {}
     if not isinstance(update, Update):
         return
     try:
@@ -130,14 +130,17 @@ async def handle_error(update: object, context: QRContext) -> None:
         user = update.effective_user
         lang = normalise_lang(user.language_code if user else None,
                               context.services.settings.default_language)
+    # Errors carry the values their message shows (a ticket number, a length limit ...).
+    message = t(key, lang, **params)
     if update.callback_query is not None:
         try:
-            await update.callback_query.answer(t(key, lang), show_alert=True)
+            # Callback answers are plain text of at most 200 characters.
+            await update.callback_query.answer(html_to_text(message)[:200], show_alert=True)
             return
         except BadRequest:
             pass
     if update.effective_chat is not None:
         try:
-            await update.effective_chat.send_message(t(key, lang), parse_mode="HTML")
+            await update.effective_chat.send_message(message, parse_mode="HTML")
         except Exception:  # noqa: BLE001 - nothing more we can do
             log.warning("could not send the error message")
