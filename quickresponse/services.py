@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from quickresponse.alerts.service import AlertService
+from quickresponse.alerts.subscriptions import SubscriptionService
+from quickresponse.alerts.templates import load_templates
 from quickresponse.clock import Clock, SystemClock
 from quickresponse.conversations import ConversationStore
 from quickresponse.db import Database
+from quickresponse.districts import City, load_city
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
 from quickresponse.qa import QAService
+from quickresponse.routing import Router
 from quickresponse.scheduling import Scheduler
 from quickresponse.settings import Settings
+from quickresponse.tickets.service import TicketService
+from quickresponse.tickets.sla import SlaMonitor
 from quickresponse.updates import UpdateLog
 from quickresponse.users import UserService
 
@@ -29,13 +36,22 @@ class Services:
     conversations: ConversationStore
     scheduler: Scheduler
     updates: UpdateLog
+    city: City
+    router: Router
+    tickets: TicketService
+    ticket_sla: SlaMonitor
+    subscriptions: SubscriptionService
+    alerts: AlertService
 
     async def start_background(self) -> None:
         """Start the scheduler and rebuild every feature's jobs from the database."""
         self.scheduler.start()
+        await self.ticket_sla.restore_jobs(self.scheduler)
+        await self.alerts.restore_jobs(self.scheduler)
 
     async def close(self) -> None:
         self.scheduler.shutdown()
+        await self.alerts.close()
         await self.db.close()
 
 
@@ -57,10 +73,23 @@ async def build_services(
     db = Database(settings.database_url)
     if migrate:
         await db.upgrade()
-    qa = QAService(kb, matcher, db, clock, default_lang=settings.default_language)
+    city = await asyncio.to_thread(load_city, settings.city)
+    subscriptions = SubscriptionService(db, clock, city)
+    alerts = AlertService(db, clock, settings, city, subscriptions,
+                          templates=await asyncio.to_thread(load_templates))
+    qa = QAService(kb, matcher, db, clock, default_lang=settings.default_language,
+                   warnings=alerts)
+    router = await asyncio.to_thread(Router, city)
+    tickets = TicketService(
+        db, clock, city, admin_ids=settings.admin_ids, admin_chat_id=settings.admin_chat_id,
+        default_lang=settings.default_language,
+    )
     return Services(
         settings=settings, clock=clock, db=db, kb=kb, matcher=matcher, qa=qa,
         users=UserService(db, clock), conversations=ConversationStore(db, clock),
         scheduler=Scheduler(),
         updates=UpdateLog(db, clock),
+        city=city, router=router, tickets=tickets,
+        ticket_sla=SlaMonitor(db, clock, city, tickets),
+        subscriptions=subscriptions, alerts=alerts,
     )

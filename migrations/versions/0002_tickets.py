@@ -67,6 +67,8 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("group_chat_id", sa.BigInteger(), nullable=True),
         sa.Column("group_message_id", sa.BigInteger(), nullable=True),
+        sa.Column("client_ref", sa.String(length=64), nullable=True),
+        sa.UniqueConstraint("client_ref", name="uq_tickets_client_ref"),
     )
     op.create_index("ix_tickets_district_state", "tickets", ["district_id", "state"])
     op.create_index("ix_tickets_state_claim_due", "tickets", ["state", "claim_due"])

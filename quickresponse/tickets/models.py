@@ -36,6 +36,7 @@ class Ticket(SQLModel, table=True):
         Index("ix_tickets_state_claim_due", "state", "claim_due"),
         Index("ix_tickets_resident", "resident_id"),
         Index("ix_tickets_created_at", "created_at"),
+        UniqueConstraint("client_ref", name="uq_tickets_client_ref"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,6 +82,8 @@ class Ticket(SQLModel, table=True):
     group_chat_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     group_message_id: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True))
+    # The front end's id for one submission, so that a double-tapped "send" files one ticket.
+    client_ref: str | None = Field(default=None, max_length=64)
 
 
 class TicketPhoto(SQLModel, table=True):
