@@ -248,8 +248,10 @@ def _chat(chat_id: int, user: dict[str, Any]) -> dict[str, Any]:
 def message_update(bot: Any, text: str | None = None, *, user_id: int = 1001,
                    chat_id: int | None = None, language_code: str | None = "zh-hans",
                    first_name: str = "Resident", location: tuple[float, float] | None = None,
-                   photo_id: str | None = None, caption: str | None = None) -> Update:
-    """An update as Telegram delivers it for a message (text, command, location or photo)."""
+                   photo_id: str | None = None, caption: str | None = None,
+                   contact: tuple[str, int | None] | None = None) -> Update:
+    """An update as Telegram delivers it for a message (text, command, location, photo, or a
+    contact card: ``(phone number, its Telegram user id or None)``)."""
     user = _user(user_id, language_code, first_name)
     chat_id = user_id if chat_id is None else chat_id
     message: dict[str, Any] = {
@@ -269,6 +271,10 @@ def message_update(bot: Any, text: str | None = None, *, user_id: int = 1001,
                              "width": 800, "height": 600}]
         if caption:
             message["caption"] = caption
+    if contact is not None:
+        message["contact"] = {"phone_number": contact[0], "first_name": first_name}
+        if contact[1] is not None:
+            message["contact"]["user_id"] = contact[1]
     return Update.de_json({"update_id": next(_update_ids), "message": message}, bot)
 
 
