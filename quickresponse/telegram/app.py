@@ -38,7 +38,12 @@ from quickresponse.telegram.processing import OrderedUpdateProcessor
 log = logging.getLogger(__name__)
 
 # Each module has ``register(app)`` and ``COMMANDS``: (command, catalogue key of its description).
-HANDLER_MODULES: tuple[str, ...] = ("quickresponse.telegram.qa",)
+HANDLER_MODULES: tuple[str, ...] = (
+    # Before qa: the tickets module's "talk to staff" handler wins over qa's 12345 fallback.
+    "quickresponse.telegram.tickets",
+    "quickresponse.telegram.staff",
+    "quickresponse.telegram.qa",
+)
 ROUTER_GROUP = 50
 
 
