@@ -1,8 +1,12 @@
-"""Text normalisation for matching: width, case, punctuation, traditional to simplified.
+"""Text normalisation for matching: width, case, punctuation, scripts, dialect and text-speak.
 
-Residents type on phones: full-width letters and digits, traditional characters, emoji, repeated
-punctuation, mixed Chinese and English. Everything the matcher compares goes through
-:func:`normalise` once, so the knowledge base and the message are folded the same way.
+Residents type on phones: full-width letters and digits, traditional characters, Cantonese, emoji,
+repeated punctuation, text-speak ("shud u"), mixed Chinese and English. Everything the matcher
+compares goes through :func:`normalise` once, so the knowledge base and the message are folded the
+same way. :func:`normalise` is idempotent: folding a folded text changes nothing.
+
+The analysis helpers below it (:func:`english_words`, :func:`cjk_runs`, :func:`pinyin`) turn a
+normalised text into the units the matcher indexes.
 """
 
 from __future__ import annotations
@@ -10,15 +14,66 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from importlib import resources
 
 import zhconv
+from pypinyin.pinyin_dict import pinyin_dict
 
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[a-z]", re.IGNORECASE)
+_CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_CLASS}]")
+_CJK_RUN = re.compile(f"[{_CJK_CLASS}]+")
 # Anything that is not a letter, digit or CJK ideograph becomes a space.
-_NON_WORD = re.compile(r"[^\w\u3400-\u4dbf\u4e00-\u9fff]+", re.UNICODE)
+_NON_WORD = re.compile(f"[^\\w{_CJK_CLASS}]+", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+_LATIN_WORD = re.compile(r"[a-z][a-z0-9]*|[0-9]+[a-z]*")
 MAX_INPUT_CHARS = 4096
+
+# Cantonese written forms to Mandarin, applied to simplified text, longest key first. Only
+# unambiguous dialect words: 系 or 点 alone are also Mandarin and are left alone. No value
+# contains a key, so a second pass changes nothing.
+_CANTONESE = {
+    "唔该": "谢谢", "多谢": "谢谢", "唔识": "不会", "唔好": "不要", "唔系": "不是", "唔": "不",
+    "咗": "了", "嘅": "的", "冇": "没", "喺": "在", "嚟": "来", "啲": "些", "咁": "这么",
+    "点样": "怎样", "点算": "怎么办", "点解": "为什么", "点办": "怎么办", "乜嘢": "什么",
+    "咩": "什么", "佢": "他", "哋": "们", "嘢": "东西", "睇": "看", "畀": "给", "攞": "拿",
+    "揾": "找", "屋企": "家里", "边度": "哪里", "边个": "谁", "呢度": "这里", "呢个": "这个",
+    "嗰": "那", "而家": "现在", "依家": "现在", "琴日": "昨天", "听日": "明天", "落雨": "下雨",
+    "落雪": "下雪", "水浸": "水淹", "晕低": "晕倒", "跌低": "摔倒", "升降机": "电梯", "𨋢": "电梯",
+    "揸车": "开车", "泊车": "停车", "啱啱": "刚刚", "冚": "盖", "攰": "累", "返屋": "回家",
+    "救命呀": "救命", "救命啊": "救命",
+}
+# Traditional-only dialect forms that zhconv would fold into an ambiguous simplified character
+# (係 -> 系 as in 联系), so they are mapped before conversion.
+_CANTONESE_TRADITIONAL = {"係唔係": "是不是", "係咪": "是不是", "係": "是"}
+_CANTONESE_RE = re.compile("|".join(sorted(map(re.escape, _CANTONESE), key=len, reverse=True)))
+_CANTONESE_TRAD_RE = re.compile(
+    "|".join(sorted(map(re.escape, _CANTONESE_TRADITIONAL), key=len, reverse=True)))
+
+# English contractions are expanded before punctuation is dropped ("can't" -> "can not").
+_CONTRACTIONS = [
+    (re.compile(r"\b(can)'t\b"), r"\1 not"), (re.compile(r"\bwon't\b"), "will not"),
+    (re.compile(r"\b(\w+)n't\b"), r"\1 not"), (re.compile(r"\b(\w+)'re\b"), r"\1 are"),
+    (re.compile(r"\bi'm\b"), "i am"), (re.compile(r"\b(\w+)'ve\b"), r"\1 have"),
+    (re.compile(r"\b(\w+)'ll\b"), r"\1 will"), (re.compile(r"\b(\w+)'d\b"), r"\1 would"),
+    (re.compile(r"\b(it|that|there|what|he|she|who|where)'s\b"), r"\1 is"),
+]
+# Text-speak and apostrophe-less contractions, word for word. No value is a key.
+_TEXT_SPEAK = {
+    "u": "you", "ur": "your", "r": "are", "ya": "you", "shud": "should", "shld": "should",
+    "wud": "would", "cud": "could", "wat": "what", "wot": "what", "thru": "through",
+    "realy": "really", "pls": "please", "plz": "please", "coz": "because", "cuz": "because",
+    "bc": "because", "b4": "before", "2day": "today", "2morrow": "tomorrow", "tmr": "tomorrow",
+    "tmrw": "tomorrow", "abt": "about", "wanna": "want to", "gonna": "going to", "gotta": "got to",
+    "cant": "can not", "dont": "do not", "doesnt": "does not", "didnt": "did not",
+    "isnt": "is not", "arent": "are not", "wont": "will not", "im": "i am", "ive": "i have",
+    "youre": "you are", "theyre": "they are", "theres": "there is", "whats": "what is",
+    "hes": "he is", "shes": "she is", "thats": "that is", "wasnt": "was not",
+    "couldnt": "could not",
+    "shouldnt": "should not", "wouldnt": "would not", "havent": "have not", "hasnt": "has not",
+    "n": "and", "w": "with", "ppl": "people", "msg": "message", "asap": "as soon as possible",
+    "pic": "picture", "okay": "ok",
+}
+_TEXT_SPEAK_RE = re.compile(r"\b(" + "|".join(map(re.escape, _TEXT_SPEAK)) + r")\b")
 
 
 @lru_cache(maxsize=4096)
@@ -26,13 +81,35 @@ def to_simplified(text: str) -> str:
     return zhconv.convert(text, "zh-cn") if _CJK.search(text) else text
 
 
-def normalise(text: str) -> str:
-    """Fold ``text`` for comparison: NFKC width, lower case, simplified, punctuation to spaces."""
-    text = unicodedata.normalize("NFKC", text[:MAX_INPUT_CHARS])
-    text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
-    text = to_simplified(text.lower())
+def _fold_once(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isprintable():
+        text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
+    text = text.lower()
+    if "'" in text or "\u2019" in text:
+        text = text.replace("\u2019", "'")
+        for pattern, repl in _CONTRACTIONS:
+            text = pattern.sub(repl, text)
+    if _CJK.search(text):
+        text = _CANTONESE_TRAD_RE.sub(lambda m: _CANTONESE_TRADITIONAL[m.group()], text)
+        text = to_simplified(text)
+        text = _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], text)
     text = _NON_WORD.sub(" ", text).replace("_", " ")
+    text = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], text)
     return _SPACES.sub(" ", text).strip()
+
+
+def normalise(text: str) -> str:
+    """Fold ``text`` for comparison: width, case, script, Cantonese, text-speak, punctuation."""
+    folded = _fold_once(text[:MAX_INPUT_CHARS])
+    # Unicode case mapping and compatibility folding do not always commute for exotic
+    # characters; folding until nothing changes makes normalise idempotent.
+    for _ in range(3):
+        again = _fold_once(folded)
+        if again == folded:
+            break
+        folded = again
+    return folded
 
 
 def detect_language(text: str, default: str = "zh") -> str:
@@ -41,7 +118,8 @@ def detect_language(text: str, default: str = "zh") -> str:
     latin_words = len(re.findall(r"[a-zA-Z]{2,}", text))
     if cjk == 0 and latin_words == 0:
         return default
-    # One Chinese character carries about as much as one English word.
+    # One Chinese character carries about as much as one English word: a few English words in
+    # a Chinese sentence ("evacuation的时候要带什么") keep it Chinese.
     return "zh" if cjk >= latin_words else "en"
 
 
@@ -52,3 +130,114 @@ def clean_user_text(text: str, limit: int) -> str:
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     )
     return text.strip()[:limit]
+
+
+# ---- analysis of normalised text -------------------------------------------------------------
+
+EN_STOPWORDS = frozenset("""
+a an the is are am was were be been being do does did done doing i me my mine myself we us our
+ours you your yours he him his she her hers it its they them their this that these those what
+which who whom whose how when where why should would could can will shall may might must to of
+in on at by for with about from into onto as and or but if then so than too very just also there
+here have has had having get gets got getting not no yes any some all please tell know want need
+one ones thing things way ok hi hey hello thanks thank really still now out up off
+""".split())
+
+# Function characters and words that say nothing about the topic. Single characters here get no
+# weight as unigrams; n-grams made only of them get none either.
+ZH_STOPWORDS = frozenset("""
+的 了 吗 呢 吧 啊 呀 哦 嗯 么 嘛 哈 啦 喔 哇 我 你 您 他 她 它 们
+是 在 有 和 与 及 或 就 都 也 还 又 要 会 能 可 该 把 被 给 让 对
+从 向 到 这 那 哪 个 些 一 下 上 里 中 去 来 说 想 怎 么 什 啥 咋
+如 何 为 很 太 好 多 少 几 请 问 谁 吧 得 地 着 过 以 之 其 此 各
+每 做 办 样 种 自 己 时 候 应 需 可以 怎么 怎么办 怎样 什么 如何 哪里
+哪儿 为什么 时候 应该 需要 请问 一下 我们 你们 他们 这个 那个 这样 那样
+是不是 有没有 能不能 可不可以 要不要 会不会 一个 现在 已经 的话 还是 或者
+就是 但是 因为 所以 然后 还有
+""".split())
+
+
+def cjk_runs(normalised: str) -> list[str]:
+    """The maximal runs of Chinese characters in a normalised text."""
+    return _CJK_RUN.findall(normalised)
+
+
+def latin_words(normalised: str) -> list[str]:
+    """Latin-script words and numbers in a normalised text, in order."""
+    return _LATIN_WORD.findall(normalised)
+
+
+@lru_cache(maxsize=65536)
+def stem(word: str) -> str:
+    """A light English stemmer: plural, -ing, -ed and a final e, so 'floods', 'flooded' and
+    'flooding' meet 'flood', and 'charging' meets 'charge'."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ness", ""), ("ings", ""), ("ing", ""),
+                         ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith(("ss", "us", "is")):
+                break
+            if suffix == "ed" and word.endswith("eed"):
+                break
+            if suffix == "es" and not word.endswith(("sses", "xes", "ches", "shes", "oes")):
+                continue
+            word = word[: len(word) - len(suffix)] + repl
+            # "trapped" -> "trapp" -> "trap"; but not "fall" or "kiss".
+            if suffix in ("ing", "ed", "ings") and len(word) >= 4 and word[-1] == word[-2] \
+                    and word[-1] not in "lsz":
+                word = word[:-1]
+            break
+    if len(word) > 3 and word.endswith("e") and not word.endswith(("ee", "ie", "ye")):
+        word = word[:-1]
+    return word
+
+
+def english_words(normalised: str) -> list[str]:
+    """Stemmed content words (no stop words) of a normalised text."""
+    return [stem(w) for w in latin_words(normalised)
+            if w not in EN_STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+# Fuzzy pinyin as phone input methods offer it: speakers who merge zh/z, ch/c, sh/s and the
+# -ng finals type the wrong one of each pair.
+_FUZZY_PINYIN = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ang", "an"), ("eng", "en"),
+                 ("ing", "in"))
+_TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
+
+
+@lru_cache(maxsize=16384)
+def pinyin(char: str) -> tuple[str, ...]:
+    """The toneless, fuzzy-folded readings of one Chinese character (at most two), so that
+    homophone typos from pinyin input (着伙 for 着火, 地镇 for 地震) read the same."""
+    raw = pinyin_dict.get(ord(char))
+    if not raw:
+        return (char,)
+    readings: list[str] = []
+    for reading in raw.split(","):
+        syllable = reading.translate(_TONE_MARKS)
+        for long, short in _FUZZY_PINYIN:
+            if syllable.startswith(long) and long in ("zh", "ch", "sh"):
+                syllable = short + syllable[len(long):]
+            elif syllable.endswith(long) and long not in ("zh", "ch", "sh"):
+                syllable = syllable[: -len(long)] + short
+        if syllable not in readings:
+            readings.append(syllable)
+        if len(readings) == 2:
+            break
+    return tuple(readings)
+
+
+@lru_cache(maxsize=1)
+def zh_word_frequencies() -> dict[str, int]:
+    """Two- and three-character Chinese words with their corpus frequency (jieba's dictionary).
+
+    The matcher uses it to tell a real word it does not index (点击) from a pinyin slip (着伙).
+    Loaded once per process, on first use.
+    """
+    try:
+        text = resources.files("jieba").joinpath("dict.txt").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return {}
+    parts = text.split()  # "word frequency tag" on every line
+    return {w: int(c) for w, c in zip(parts[0::3], parts[1::3], strict=False) if 2 <= len(w) <= 3}
