@@ -46,7 +46,8 @@ class Resident:
             self.app.bot, text, user_id=self.user_id, language_code=self.language_code))
         sent = [c for c in self.api.calls[before:] if c.method == "sendMessage"]
         assert sent, f"the bot did not answer {text!r}"
-        return sent[-1]
+        # The answer itself; other features may follow it with offers of their own.
+        return sent[0]
 
     async def press_data(self, data: str, on: Call | None = None) -> list[Call]:
         """Press a button carrying ``data`` on message ``on``; return the calls it caused."""
@@ -250,9 +251,30 @@ async def test_no_answer_is_honest_and_offers_topics_and_staff(resident, fake_ap
 
     menu = shown(await resident.press(answer, "Browse topics"))
     assert "Safety topics" in menu.text
+    assert_within_telegram_limits(fake_api, resident.presses)
+
+
+@pytest.fixture
+async def qa_only_app(services, fake_api, monkeypatch):
+    """The application with only the Q&A module, as before the tickets feature is installed."""
+    from quickresponse.telegram import app as factory
+
+    monkeypatch.setattr(factory, "HANDLER_MODULES", ("quickresponse.telegram.qa",))
+    application = factory.build_application(services, request=fake_api, rate_limit=False)
+    async with application:
+        yield application
+
+
+async def test_talk_to_staff_without_the_tickets_feature_points_to_12345(
+        qa_only_app, fake_api, services):
+    resident = Resident(qa_only_app, fake_api)
+    await services.users.set_language(RESIDENT, "en")
+    answer = await resident.send("what to do about a gas leak")
     calls = await resident.press(answer, "Talk to staff")
     staff = shown(calls)
     assert "12345" in staff.text and "110" in staff.text and "120" in staff.text
+    forged = await resident.press_data("staff:abc")
+    assert answer_of(forged).params.get("show_alert") is True
     assert_within_telegram_limits(fake_api, resident.presses)
 
 
