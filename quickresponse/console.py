@@ -26,6 +26,7 @@ from quickresponse.knowledge import Entry
 from quickresponse.presenter import (
     categories_with_entries,
     category_title,
+    district_names,
     entry_title,
     next_topics,
     render_categories,
@@ -162,7 +163,8 @@ class Console:
     async def answer(self, text: str) -> None:
         reply = await self.services.qa.ask(self.user_id, text, lang=self.chosen)
         self.lang = reply.lang
-        self.say(render_reply(reply, tz=self.services.settings.tz))
+        self.say(render_reply(reply, tz=self.services.settings.tz,
+                              place_name=district_names(self.services.city)))
         choices = [self._open(entry) for entry in next_topics(reply)]
         choices.append(Choice(t("console.choice_staff", self.lang),
                               lambda: COMMANDS["/staff"](self, text)))

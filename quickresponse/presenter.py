@@ -10,12 +10,13 @@ catalogue strings carry markup.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from quickresponse.clock import as_utc
+from quickresponse.districts import City
 from quickresponse.i18n import Html, escape, t
 from quickresponse.knowledge import Category, Entry, KnowledgeBase, Source
 from quickresponse.qa import MAX_QUESTION_CHARS, ActiveWarning, Reply
@@ -24,6 +25,8 @@ DEFAULT_TZ = ZoneInfo("Asia/Shanghai")
 # Entries per page when browsing a category: a phone shows about this many buttons without
 # scrolling, and the keyboard stays far below Telegram's limit on buttons per message.
 TOPICS_PAGE_SIZE = 8
+# (district id, language) -> the district's name; warnings carry district ids.
+PlaceName = Callable[[str, str], str]
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -45,18 +48,30 @@ def format_local_time(when: datetime, lang: str, tz: tzinfo = DEFAULT_TZ) -> str
     return f"{local.day} {_MONTHS[local.month - 1]} {clock}"
 
 
+def district_names(city: City) -> PlaceName:
+    """Name districts as the city configuration does; an unknown id is shown as it is."""
+    def name(district_id: str, lang: str) -> str:
+        if city.has_district(district_id):
+            return city.district(district_id).name(lang)
+        return district_id
+
+    return name
+
+
 def _label(key: str, fallback: str, lang: str) -> str:
     """A catalogue label, or ``fallback`` when the catalogue has no such key."""
     text = t(key, lang)
     return fallback if text == key else html.unescape(text)
 
 
-def render_warning(warning: ActiveWarning, lang: str, tz: tzinfo = DEFAULT_TZ) -> str:
+def render_warning(warning: ActiveWarning, lang: str, tz: tzinfo = DEFAULT_TZ,
+                   place_name: PlaceName | None = None) -> str:
     """One line: hazard, level, districts and until when (the alerts feature names hazards)."""
     hazard = _label(f"alerts.hazard.{warning.hazard}", str(warning.hazard), lang)
     level = _label(f"alerts.level.{warning.level}", str(warning.level), lang)
     separator = "、" if lang == "zh" else ", "
-    districts = separator.join(warning.districts) or t("qa.warning.all_districts", lang)
+    names = [place_name(d, lang) if place_name else d for d in warning.districts]
+    districts = separator.join(names) or t("qa.warning.all_districts", lang)
     if warning.until is None:
         return t("qa.warning.banner_open", lang, hazard=hazard, level=level, districts=districts)
     return t("qa.warning.banner", lang, hazard=hazard, level=level, districts=districts,
@@ -104,14 +119,15 @@ def render_suggestions(entries: Sequence[Entry], lang: str) -> str:
     return "\n".join(lines)
 
 
-def render_reply(reply: Reply, *, tz: tzinfo = DEFAULT_TZ) -> str:
+def render_reply(reply: Reply, *, tz: tzinfo = DEFAULT_TZ,
+                 place_name: PlaceName | None = None) -> str:
     """The whole answer to a question, in the reply's language.
 
     Order matters for safety: warnings in force, then (when urgent) the numbers to call now,
     then the answer itself, a "did you mean" list, or an honest "I don't know".
     """
     lang = reply.lang
-    blocks = [render_warning(w, lang, tz) for w in reply.warnings]
+    blocks = [render_warning(w, lang, tz, place_name) for w in reply.warnings]
     if reply.urgent and reply.call_first:
         blocks.append(render_call_first(reply.call_first, lang))
     if reply.entry is not None:

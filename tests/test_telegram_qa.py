@@ -297,8 +297,10 @@ async def test_near_miss_offers_did_you_mean_buttons(resident, fake_api, service
 
 
 class OneWarning:
+    """A warning source as the alerts feature provides it: district ids, an aware UTC end."""
+
     async def active_for_user(self, user_id: int):
-        return [ActiveWarning(1, "rainstorm", "orange", ("朝阳区", "海淀区"),
+        return [ActiveWarning(1, "rainstorm", "orange", ("110105", "110108"),
                               datetime(2026, 7, 20, 10, 0, tzinfo=UTC), ("rainstorm-home",))]
 
 
@@ -310,6 +312,9 @@ async def test_warning_in_force_is_a_banner_on_top(resident, services):
     assert "朝阳区、海淀区" in first_line
     assert "7月20日 18:00" in first_line  # 10:00 UTC shown in Beijing time
     assert "<b>暴雨时居家</b>" in answer.text
+    english = await resident.send("what to do at home during a rainstorm")
+    first_line = english.text.splitlines()[0]
+    assert "Chaoyang, Haidian" in first_line and "20 Jul 18:00" in first_line
 
 
 # -- bad input -------------------------------------------------------------------------------------

@@ -10,7 +10,13 @@ from quickresponse.conversations import Conversation
 from quickresponse.errors import StaleAction, UnknownEntry
 from quickresponse.i18n import Lang, normalise_lang, t
 from quickresponse.knowledge import Entry
-from quickresponse.presenter import render_categories, render_entry, render_reply, topic_page
+from quickresponse.presenter import (
+    district_names,
+    render_categories,
+    render_entry,
+    render_reply,
+    topic_page,
+)
 from quickresponse.presenter import render_topic_page as render_page
 from quickresponse.telegram import keyboards
 from quickresponse.telegram.codec import decode
@@ -24,6 +30,7 @@ from quickresponse.telegram.common import (
     reply,
     user_lang,
 )
+from quickresponse.telegram.subscriptions import subscription_offer
 
 COMMANDS: list[tuple[str, str]] = [
     ("start", "qa.cmd.start"),
@@ -101,8 +108,10 @@ async def answer_question(update: Update, context: QRContext, _conv: Conversatio
         chosen = (await context.services.users.touch(user.id)).language
     answer = await context.services.qa.ask(
         user.id if user else None, message.text, lang=chosen)
-    await reply(update, render_reply(answer, tz=context.services.settings.tz),
-                keyboards.answer_keyboard(answer))
+    services = context.services
+    text = render_reply(answer, tz=services.settings.tz,
+                        place_name=district_names(services.city))
+    await reply(update, text, keyboards.answer_keyboard(answer))
 
 
 async def ask_for_text(update: Update, context: QRContext, _conv: Conversation) -> None:
@@ -123,7 +132,9 @@ async def set_language(update: Update, context: QRContext) -> None:
         raise StaleAction(f"unknown language {code!r}")
     await context.services.users.set_language(user.id, lang)
     await query.answer(t("qa.lang.set", lang))
-    await edit_or_reply(update, "\n\n".join([t("qa.lang.set", lang), t("qa.help.body", lang)]))
+    # Right after /start this is where a new resident is offered warnings for their district.
+    await edit_or_reply(update, "\n\n".join([t("qa.lang.set", lang), t("qa.help.body", lang)]),
+                        await subscription_offer(update, context, lang))
 
 
 async def rate_answer(update: Update, context: QRContext) -> None:
