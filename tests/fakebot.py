@@ -160,8 +160,11 @@ class FakeBotAPI(BaseRequest):
             message["text"] = params["text"]
         if "caption" in params:
             message["caption"] = params["caption"]
-        if params.get("reply_markup"):
-            message["reply_markup"] = params["reply_markup"]
+        # Telegram echoes only inline keyboards; reply keyboards and their removal are not part
+        # of the returned message.
+        markup = params.get("reply_markup")
+        if isinstance(markup, dict) and "inline_keyboard" in markup:
+            message["reply_markup"] = markup
         message.update(extra)
         return message
 
