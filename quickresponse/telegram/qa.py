@@ -148,7 +148,8 @@ async def rate_answer(update: Update, context: QRContext) -> None:
     await context.services.qa.record_feedback(user.id, int(question_id), helpful == 1)
     lang = await _button_lang(update, context)
     await query.answer(t("qa.feedback.thanks" if helpful else "qa.feedback.sorry", lang))
-    markup = query.message.reply_markup if query.message is not None else None
+    # An old message may come back as InaccessibleMessage, which has no keyboard.
+    markup = getattr(query.message, "reply_markup", None)
     try:
         await query.edit_message_reply_markup(keyboards.thanked(markup, lang))
     except BadRequest as exc:
