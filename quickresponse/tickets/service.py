@@ -54,6 +54,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,6 +72,7 @@ from quickresponse.db import Database
 from quickresponse.districts import City
 from quickresponse.errors import InvalidInput, QuickResponseError
 from quickresponse.i18n import normalise_lang
+from quickresponse.models import is_forgotten
 from quickresponse.routing import check_coordinates, haversine_m
 from quickresponse.textnorm import clean_user_text
 from quickresponse.tickets.errors import (
@@ -392,7 +394,8 @@ class TicketService:
             stmt = update(Staff).where(Staff.user_id == user_id, Staff.active == true())
             if district_id is not None:
                 stmt = stmt.where(Staff.district_id == district_id)
-            result = await session.exec(stmt.values(active=False, updated_at=now))
+            result = await session.exec(stmt.values(active=False, updated_at=now)
+                                        .execution_options(synchronize_session=False))
             return result.rowcount
 
         removed = await self._db.run(work)
@@ -727,6 +730,7 @@ class TicketService:
                         # the resolve stage and keeps the escalation steps already taken.
                         escalation_level=0 if before == State.NEW else Ticket.escalation_level,
                         updated_at=now, version=Ticket.version + 1)
+                .execution_options(synchronize_session=False)
             )
             if result.rowcount != 1:
                 await session.refresh(ticket)
@@ -985,7 +989,8 @@ class TicketService:
                     .where(col(TicketNotification.id) == row.id,
                            col(TicketNotification.status) == "pending", due)
                     .values(lease_until=lease_until,
-                            attempts=TicketNotification.attempts + 1))
+                            attempts=TicketNotification.attempts + 1)
+                    .execution_options(synchronize_session=False))
                 if result.rowcount == 1:
                     await session.refresh(row)
                     taken.append(_notification(row))
@@ -999,7 +1004,8 @@ class TicketService:
         async def work(session: AsyncSession) -> None:
             await session.exec(update(TicketNotification).where(
                 col(TicketNotification.id) == notification_id
-            ).values(status="sent", sent_at=now, lease_until=None))
+            ).values(status="sent", sent_at=now, lease_until=None)
+                .execution_options(synchronize_session=False))
 
         await self._db.run(work)
 
@@ -1265,7 +1271,8 @@ class TicketService:
         """Tell the resident (unless ``resident=False``) and every follower, each in their
         language."""
         rows = []
-        if resident:
+        # A resident who asked to be forgotten is not written to any more.
+        if resident and not is_forgotten(ticket.resident_id):
             rows.append(self._queue(session, ticket, ticket.chat_id, "resident", kind,
                                     ticket.lang, params))
         for follower in await self._followers(session, ticket.id or 0):
@@ -1342,6 +1349,9 @@ class TicketService:
         return ids.index(district_id) if district_id in ids else len(ids)
 
 
+# Direction overrides and zero-width characters can make a description read differently in the
+# staff group than it was typed (or hide text); zero-width joiners stay, emoji need them.
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 ROUTING_METHODS = frozenset({"location", "location_nearest", "address", "chosen"})
 
 
@@ -1375,7 +1385,7 @@ def _clean(text: str | None, limit: int, *, required: bool = True) -> str:
         text = ""
     if not isinstance(text, str):
         raise InvalidInput("text expected")
-    cleaned = clean_user_text(text, len(text) + 1)
+    cleaned = clean_user_text(_INVISIBLE.sub("", text), len(text) + 1)
     if len(cleaned) > limit:
         raise TextTooLong(limit, len(cleaned))
     if required and not cleaned:
