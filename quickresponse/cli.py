@@ -10,7 +10,9 @@ import logging
 import sys
 from pathlib import Path
 
-from quickresponse.errors import ConfigError, KnowledgeBaseInvalid
+from sqlalchemy.exc import DatabaseError
+
+from quickresponse.errors import ConfigError, KnowledgeBaseInvalid, StorageUnavailable
 from quickresponse.i18n import html_to_text
 from quickresponse.knowledge import check_knowledge_base, load_knowledge_base
 from quickresponse.logs import configure_logging
@@ -49,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     gaps.add_argument("--days", type=int, default=30)
     gaps.add_argument("--limit", type=int, default=20)
 
+    export = sub.add_parser(
+        "export-my-data", help="print as JSON everything held about one user (access requests)")
+    export.add_argument("user_id", type=int, help="the person's Telegram user id")
+
     ask = sub.add_parser("ask", help="answer one question, or JSON lines from stdin")
     ask.add_argument("question", nargs="?")
     ask.add_argument("--jsonl", action="store_true", help="read one message per line on stdin")
@@ -68,6 +74,8 @@ def main(argv: list[str]) -> int:
     try:
         if command == "kb":
             return _kb(args, settings)
+        if command == "export-my-data":
+            return asyncio.run(_export(args, settings))
         if command == "ask":
             return _ask(args, settings)
         if command == "db":
@@ -176,6 +184,39 @@ async def _gaps(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{'count':>5}  {'why':<11}  question")
     for gap in gaps:
         print(f"{gap.count:>5}  {gap.outcome:<11}  {gap.text[:100]}")
+    return 0
+
+
+async def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from quickresponse.clock import SystemClock
+    from quickresponse.db import Database, sqlite_path
+    from quickresponse.privacy import PrivacyService
+    from quickresponse.updates import UpdateLog
+
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.exists():
+        # SQLite would create an empty file rather than say there is nothing there.
+        print(f"error: there is no database at {path}", file=sys.stderr)
+        return 1
+    db = Database(settings.database_url)
+    clock = SystemClock()
+    privacy = PrivacyService(
+        db, clock, UpdateLog(db, clock),
+        question_retention_days=settings.question_retention_days,
+        personal_data_retention_days=settings.personal_data_retention_days,
+    )
+    try:
+        data = await privacy.export(args.user_id)
+    except StorageUnavailable as exc:
+        print(f"error: the database cannot be reached: {exc.detail}", file=sys.stderr)
+        return 1
+    except DatabaseError as exc:
+        print(f"error: cannot read the database ({type(exc.orig).__name__}); "
+              "run `python bot.py db upgrade` first?", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
     return 0
 
 

@@ -17,6 +17,16 @@ def utc_column(*, nullable: bool = False, index: bool = False) -> Any:
     return Field(sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
 
 
+# Stands in for a person who was forgotten (on request or after the retention period) where a
+# column needs a user or chat id. Telegram ids fit in 52 bits, so this and anything below it
+# (unique stand-ins are FORGOTTEN_ID - row id) can never reach anyone.
+FORGOTTEN_ID = -(1 << 62)
+
+
+def is_forgotten(chat_or_user_id: int) -> bool:
+    return chat_or_user_id <= FORGOTTEN_ID
+
+
 class User(SQLModel, table=True):
     """A Telegram user (or the console's local user) who has talked to the bot."""
 

@@ -189,6 +189,8 @@ class QAService:
                 select(QuestionLog.text, QuestionLog.outcome, QuestionLog.feedback,
                        QuestionLog.entry_id, QuestionLog.created_at)
                 .where(col(QuestionLog.created_at) >= since)
+                # Texts blanked by the retention purge count in statistics, not as gaps.
+                .where(col(QuestionLog.text) != "")
                 .where((QuestionLog.outcome != "answered")
                        | (QuestionLog.feedback == "not_helpful"))
                 .order_by(col(QuestionLog.created_at).desc())

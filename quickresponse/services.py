@@ -14,6 +14,7 @@ from quickresponse.db import Database
 from quickresponse.districts import City, load_city
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
+from quickresponse.privacy import PrivacyService
 from quickresponse.qa import QAService
 from quickresponse.routing import Router
 from quickresponse.scheduling import Scheduler
@@ -42,12 +43,14 @@ class Services:
     ticket_sla: SlaMonitor
     subscriptions: SubscriptionService
     alerts: AlertService
+    privacy: PrivacyService
 
     async def start_background(self) -> None:
         """Start the scheduler and rebuild every feature's jobs from the database."""
         self.scheduler.start()
         await self.ticket_sla.restore_jobs(self.scheduler)
         await self.alerts.restore_jobs(self.scheduler)
+        await self.privacy.restore_jobs(self.scheduler)
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -84,12 +87,18 @@ async def build_services(
         db, clock, city, admin_ids=settings.admin_ids, admin_chat_id=settings.admin_chat_id,
         default_lang=settings.default_language,
     )
+    updates = UpdateLog(db, clock)
     return Services(
         settings=settings, clock=clock, db=db, kb=kb, matcher=matcher, qa=qa,
         users=UserService(db, clock), conversations=ConversationStore(db, clock),
         scheduler=Scheduler(),
-        updates=UpdateLog(db, clock),
+        updates=updates,
         city=city, router=router, tickets=tickets,
         ticket_sla=SlaMonitor(db, clock, city, tickets),
         subscriptions=subscriptions, alerts=alerts,
+        privacy=PrivacyService(
+            db, clock, updates,
+            question_retention_days=settings.question_retention_days,
+            personal_data_retention_days=settings.personal_data_retention_days,
+        ),
     )

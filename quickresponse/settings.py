@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     # (allow_paid_broadcast, charged in Stars) up to 1000.
     broadcast_rate: float = Field(default=30.0, gt=0, le=1000)
     allow_paid_broadcast: bool = False
+    # Data protection. Question texts are blanked after this many days (the anonymous counts
+    # stay for statistics); residents' contact details, photos and words on finished tickets,
+    # and other personal data of people who stopped using the bot, after the second.
+    question_retention_days: int = Field(default=180, ge=1, le=3650)
+    personal_data_retention_days: int = Field(default=365, ge=1, le=3650)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

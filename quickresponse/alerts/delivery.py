@@ -28,7 +28,7 @@ from quickresponse.alerts.models import AlertDelivery, AlertSubscription
 from quickresponse.alerts.subscriptions import wants_alert
 from quickresponse.clock import Clock
 from quickresponse.db import Database
-from quickresponse.models import User
+from quickresponse.models import FORGOTTEN_ID, User
 
 OutcomeKind = Literal["sent", "retry_after", "blocked", "transient", "permanent"]
 DeliveryState = Literal["pending", "sending", "sent", "failed", "blocked", "cancelled"]
@@ -274,6 +274,8 @@ class Broadcaster:
                 .outerjoin(User, User.id == AlertDelivery.chat_id)
                 .where(AlertDelivery.alert_id == also_recipients_of)
                 .where(AlertDelivery.state == "sent")
+                # Rows of people who were forgotten point at stand-ins, not at a chat.
+                .where(col(AlertDelivery.chat_id) > FORGOTTEN_ID)
                 .where(or_(col(User.id).is_(None), User.active == true()))
             )
             result = await session.exec(  # type: ignore[call-overload]

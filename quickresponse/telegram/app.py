@@ -43,6 +43,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "quickresponse.telegram.tickets",
     "quickresponse.telegram.staff",
     "quickresponse.telegram.qa",
+    "quickresponse.telegram.privacy",
     "quickresponse.telegram.subscriptions",
 )
 ROUTER_GROUP = 50
