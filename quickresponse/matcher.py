@@ -160,45 +160,56 @@ def _kind(feature: str) -> str:
 # Greetings, thanks, questions about the bot itself and chit-chat. A message made only of these
 # (and stop words) is small talk.
 _SMALL_TALK = re.compile(
-    r"你好|您好|哈喽|嗨|在吗|在不在|有人吗|早上好|早安|中午好|下午好|晚上好|晚安|谢谢|多谢|感谢|谢了|再见|拜拜"
-    r"|好的|好吧|嗯+|哈+|呵+|嘿+|你是谁|你是机器人|机器人|你是人|真人|人工|客服|你叫什么|名字|你几岁"
-    r"|你会什么|你能做什么|你能干什么|笑话|聊天|聊聊|无聊|测试|收到|知道了|明白|没事|不用了|厉害|辛苦了|帮助"
-    r"|菜单|开始|啊+|哦+|噢+|呃+|唉+|诶+|喂+|ok"
+    r"你好|您好|哈喽|嗨|在吗|在不在|有人吗|早上好|早安|中午好|下午好|晚上好|晚安|谢谢|多谢|感谢|谢了"
+    r"|再见|拜拜|好的|好吧|嗯+|哈+|呵+|嘿+|你是谁|你是机器人|机器人|你是人|真人|人工|客服|你叫什么|名字"
+    r"|你几岁|你会什么|你能做什么|你能干什么|(讲|说)?(个|一个)?(笑话|故事)|聊天|聊聊|无聊|测试|收到"
+    r"|知道了|明白|没事|不用了|厉害|辛苦了|帮助|菜单|开始|啊+|哦+|噢+|呃+|唉+|诶+|喂+|ok"
     r"|\b(hi+|hello+|hey+|yo|hiya|howdy|good (morning|afternoon|evening|night|day)|thanks?"
-    r"|thank you"
-    r"|thx|ty|cheers|bye+|goodbye|see you|ok|cool|great|nice|lol+|lmao|haha+|hehe+|test|testing"
-    r"|who are you|what are you|are you (a |an )?(bot|robot|human|real|ai|machine|person)|chatgpt"
-    r"|gpt|siri|your name|tell me a joke|a joke|joke|help|menu|start|how are you|what can you do"
-    r"|never ?mind|nvm|nothing|bored|hmm+|um+|uh+|yes|no|sure|please)\b")
+    r"|thank you|thx|ty|cheers|bye+|goodbye|see you|ok|cool|great|nice|lol+|lmao|haha+|hehe+"
+    r"|test|testing|who are you|what are you|are you (a |an )?(bot|robot|human|real|ai|machine"
+    r"|person)|chatgpt|gpt|siri|your name|tell me a joke|a joke|joke|help|menu|start|how are you"
+    r"|what can you do|never ?mind|nvm|nothing|bored|hmm+|um+|uh+|yes|no|sure|please|so much"
+    r"|very much|a lot|again|there|everyone|guys|bot)\b")
 
-# Questions about city services that are not disasters: weather forecasts, paperwork, fines,
-# transport, shopping, entertainment. They are answered elsewhere (12345, official apps).
+# Questions about city services that are not disasters: paperwork, fines, bills, transport
+# timetables, shopping, school places, entertainment. 12345 and official apps answer those.
 _OFF_TOPIC = re.compile(
-    r"天气预报|天气怎么样|天气如何|(今天|明天|后天|这周|周末|下周|今晚|明早)\S{0,6}"
-    r"(天气|下雨吗|下雨不|下雪吗|会不会下|会下|气温|温度|几度|多少度|冷不冷|热不热)"
-    r"|护照|签证|居住证|户口|落户|身份证|社保|医保卡|公积金|个税|所得税|纳税|报税|罚款|违章|驾照|驾驶证"
-    r"|车牌|摇号|入学|学区|招生|结婚|离婚|营业执照|快递|外卖|餐厅|饭店|美食|好吃|酒店预订|订酒店|机票"
-    r"|火车票|高铁票|车票|公交线路|坐几路|地铁几点|末班车|打车|滴滴|红包|点击链接|优惠券|彩票|股票|理财"
-    r"|贷款|房价|手机卡|电话卡|话费|宽带|电影|游戏|唱歌|足球|篮球|旅游攻略|景点|门票|购物|快递"
-    r"|\b(weather (forecast|today|tomorrow|this week|this weekend|like|be)|what is the weather"
-    r"|how is the weather|will it (rain|snow)|temperature (today|tomorrow)|passport|visa"
-    r"|residence permit|hukou|social (security|insurance)|income tax|tax|taxes"
+    r"护照|签证|居住证|暂住证|户口|落户|身份证|社保|医保卡|公积金|个税|所得税|纳税|报税|退税|罚款|违章"
+    r"|驾照|驾驶证|车牌|摇号|入学|学区|招生|上小学|上幼儿园|入园|转学|学费|结婚证|离婚|营业执照|快递"
+    r"|推荐\S{0,6}(餐厅|饭店|美食|火锅|好吃)|好吃的|酒店预订|订酒店|机票|火车票|高铁票|车票"
+    r"|公交线路|坐几路|几路车|首班车|末班车|打车|滴滴|红包|点击链接|优惠券|彩票|股票|理财|贷款|房价"
+    r"|租房|房东|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|足球|篮球"
+    r"|旅游攻略|景点|门票|购物|网购|退款|找工作|招聘|工资|怎么办理|如何办理|去哪办|在哪办|营业时间"
+    r"|几点开门|几点关门"
+    r"|\b(passport|visa|residence permit|hukou|social (security|insurance)|income tax|tax|taxes"
     r"|parking (fine|ticket)|traffic (fine|ticket)|speeding|driving licen[cs]e|licen[cs]e plate"
-    r"|school (enrol\w*|admission"
-    r"|registration)|restaurant|food delivery|takeaway|hotel (booking|reservation)|book a hotel"
-    r"|flight|train ticket|bus (route|number|schedule)|subway (map|hours|schedule)"
-    r"|metro (map|hours|schedule)|taxi|didi|sim card|phone plan|mobile data|wifi password"
-    r"|bank account|exchange money|currency|stock|lottery|movie|song|football|basketball"
-    r"|tourist|sightseeing|shopping|rent an? (flat|apartment)|marriage|divorce|recipe)\b")
+    r"|school (enrol\w*|admission|registration|place|fees)|kindergarten|restaurant|hotel"
+    r"|book a hotel|flight|train ticket|bus (route|number|schedule|go)|which bus|subway (map|hours"
+    r"|schedule)|metro (map|hours|schedule)|taxi|didi|sim card|phone (plan|credit|bill)|top up"
+    r"|mobile data|wifi|bank|exchange money|currency|stock|lottery|movie|film|song|music|football"
+    r"|basketball|tourist|sightseeing|shopping|rent|landlord|deposit|marriage|divorce|recipe"
+    r"|noisy|opening hours|job|salary|refund|parcel|delivery)\b")
+
+# Forecast questions ("明天会下雨吗", "will it snow this weekend") name a weather hazard but ask
+# for a forecast, not for safety advice; unless they also ask what to do, they are out of scope.
+_FORECAST = re.compile(
+    r"天气预报|天气怎么样|天气如何|(今天|明天|后天|这周|周末|下周|今晚|明早|这几天|最近|未来)\S{0,8}"
+    r"(天气|下雨吗|下雨不|下雪吗|下雪不|会不会下|会下雨|会下雪|气温|温度|几度|多少度|冷不冷|热不热)"
+    r"|\b(weather (forecast|today|tomorrow|this week|this weekend|like|be|in)|what is the weather"
+    r"|how is the weather|will it (rain|snow|be (hot|cold|windy))|is it going to (rain|snow)"
+    r"|temperature (today|tomorrow|this week)|how (hot|cold) (will it be|is it going to be))\b")
+_ADVICE = re.compile(
+    r"怎么|如何|注意|准备|应该|要不要|能不能|可以|安全|危险|防|躲|带什么|预警"
+    r"|\b(how (do|to|can|should)|what (should|to do)|safe|dangerous|prepare|tips|should (i|we)"
+    r"|can (i|we)|do (i|we) need|warning|alert)\b")
 
 _EMPTY = re.compile(r"^[\s\d]*$")
 
 
 @dataclass(frozen=True)
 class _Scores:
-    """Per-entry signals for one message, as parallel arrays over candidate entries."""
+    """Per-entry signals for one message, as arrays over all entries."""
 
-    entries: np.ndarray
     coverage: np.ndarray
     best_unit: np.ndarray
     keyword: np.ndarray
@@ -207,15 +218,25 @@ class _Scores:
 
 # Weights of the three signals in the final score (they sum to 1).
 _W_COVERAGE, _W_UNIT, _W_KEYWORD = 0.40, 0.30, 0.30
-# A keyword hit this strong keeps a message in scope despite an off-topic word.
-_STRONG_KEYWORD = 0.75
+# A message that names another city service is answered only on a match this strong
+# ("小区物业不处理门口积水" still gets the hazard report).
+_OFF_TOPIC_BAR = 80.0
+# A keyword this heavy (sum of feature weights) counts half; heavier ones count more.
+_KEYWORD_HALF = 3.0
+# A message weighing more than this many typical example questions is judged on that much.
+_LONG_MESSAGE = 1.5
 # Below this, a candidate is not worth listing at all.
-_LIST_FLOOR = 20.0
+_LIST_FLOOR = 30.0
 # Two candidates within this many points are a tie that a preferred entry wins.
 _TIE = 3.0
 # An answer needs this lead over the runner-up unless it is this far above the threshold.
 _MARGIN = 4.0
-_CLEAR_LEAD = 15.0
+_CLEAR_LEAD = 10.0
+# An urgent message is answered with its clear best topic from this score on: the numbers to
+# call come first, and a long, breathless message scores low even when its topic is plain.
+_URGENT_FLOOR = 30.0
+# Raw scores are mapped by s -> s(1+c)/(s+100c), which takes 30 to 50 with c = 0.75.
+_CALIBRATION = 0.75
 
 
 class _HomophoneCorrector:
@@ -296,7 +317,7 @@ class Matcher:
         kb: KnowledgeBase,
         *,
         answer_threshold: float = 50.0,
-        suggest_threshold: float = 35.0,
+        suggest_threshold: float = 40.0,
         max_candidates: int = 4,
     ) -> None:
         self.kb = kb
@@ -368,6 +389,9 @@ class Matcher:
             [sum(self._weight(k) * v for k, v in feats.items()) for feats in unit_feats])
         self._unit_specificity = np.divide(
             self._unit_weight, background, out=np.zeros_like(background), where=background > 0)
+        examples = self._unit_weight[~self._unit_is_key]
+        self._long_message_weight = _LONG_MESSAGE * float(np.median(examples)) if len(
+            examples) else math.inf
         # English vocabulary for typo correction: indexed words, and every word of the answers
         # (a real word the index lacks must not be "corrected" into a topic word).
         self._vocab = sorted(k[2:] for k in feature_ids if k.startswith("w:") and k[2:].isalpha())
@@ -468,16 +492,30 @@ class Matcher:
         w = self._unit_weight[hit]
         owner = self._unit_entry[hit]
         best_unit = np.zeros(len(self._entry_ids))
-        np.maximum.at(best_unit, owner, 2.0 * m / (total + w))
+        # A long message is judged on a question's worth of content: what it says beyond that
+        # (where, who, since when) neither helps nor hurts.
+        effective = min(total, self._long_message_weight)
+        np.maximum.at(best_unit, owner, 2.0 * m / (effective + w))
         keyword = np.zeros(len(self._entry_ids))
         is_key = self._unit_is_key[hit]
         # A keyword counts by how completely it appears (squared: half a keyword is weak) and
         # by how much it weighs (a lone common character is not a topic).
-        key_strength = np.minimum(m / w, 1.0) ** 2 * self._unit_specificity[hit]
+        key_strength = (np.minimum(m / w, 1.0) ** 2 * self._unit_specificity[hit]
+                        * (m / (m + _KEYWORD_HALF)))
         np.maximum.at(keyword, owner[is_key], key_strength[is_key])
-        entries = np.flatnonzero(matched_e)
-        return _Scores(entries, matched_e[entries] / total, best_unit[entries],
-                       keyword[entries], total)
+        return _Scores(matched_e / effective, best_unit, keyword, total)
+
+    def _combined(self, normalised: str) -> tuple[np.ndarray | None, np.ndarray]:
+        """The 0-100 score of every entry for a normalised text, and the keyword signal."""
+        scores = self._score(normalised)
+        if scores is None:
+            return None, np.zeros(len(self._entry_ids))
+        raw = 100.0 * (_W_COVERAGE * np.minimum(scores.coverage, 1.0)
+                       + _W_UNIT * np.minimum(scores.best_unit, 1.0)
+                       + _W_KEYWORD * scores.keyword)
+        # Calibrate to a readable 0-100 scale: a raw 30 (where answers start to be reliably
+        # right on held-out questions) reads 50, and 100 stays 100.
+        return 100.0 * raw * (1 + _CALIBRATION) / (raw + 100.0 * _CALIBRATION), scores.keyword
 
     def match(self, text: str, *, prefer: Collection[str] = ()) -> MatchResult:
         """Rank entries for ``text``; entries in ``prefer`` win ties (warnings in force)."""
@@ -488,20 +526,19 @@ class Matcher:
             return MatchResult(text, lang, urgent, "none", (), "empty")
         if not urgent and _is_small_talk(query):
             return MatchResult(text, lang, urgent, "none", (), "small_talk")
-        scores = self._score(query)
-        if scores is None:
+        combined, keyword = self._combined(query)
+        if combined is None:
             return MatchResult(text, lang, urgent, "none", (), "low_score")
-        combined = 100.0 * (_W_COVERAGE * np.minimum(scores.coverage, 1.0)
-                            + _W_UNIT * np.minimum(scores.best_unit, 1.0)
-                            + _W_KEYWORD * scores.keyword)
         keep = min(len(combined), max(self.max_candidates, 8))
         top = np.argsort(-combined, kind="stable")[:keep]
-        ranked = [(self._entry_ids[scores.entries[i]], float(combined[i]),
-                   float(scores.keyword[i])) for i in top]
+        ranked = [(self._entry_ids[i], float(combined[i]), float(keyword[i]))
+                  for i in top if combined[i] > 0]
         ranked.sort(key=lambda r: (-r[1], r[0]))
         ranked, preferred = _prefer(ranked, prefer)
+        if not urgent and _FORECAST.search(query) and not _ADVICE.search(query):
+            return MatchResult(text, lang, urgent, "none", (), "off_topic")
         if (not urgent and _OFF_TOPIC.search(query)
-                and (not ranked or ranked[0][2] < _STRONG_KEYWORD)):
+                and (not ranked or ranked[0][1] < _OFF_TOPIC_BAR)):
             return MatchResult(text, lang, urgent, "none", (), "off_topic")
         candidates = tuple(Candidate(i, round(min(s, 100.0), 1)) for i, s, _ in ranked
                            if s >= _LIST_FLOOR)[: self.max_candidates]
@@ -516,7 +553,7 @@ class Matcher:
         others = [c.score for c in candidates[1:]]
         # A preference (a warning in force) settles a near tie; otherwise the lead must be clear.
         runner_up = 0.0 if preferred or not others else max(others)
-        if urgent and top >= self.suggest_threshold:
+        if urgent and top >= _URGENT_FLOOR and top - runner_up >= _MARGIN:
             # The numbers come first anyway; the best topic's advice beats a "did you mean".
             return "answer", "match"
         if top >= self.answer_threshold:
@@ -546,10 +583,15 @@ def _prefer(ranked: list[tuple[str, float, float]],
 
 
 def _is_small_talk(normalised: str) -> bool:
+    """Greetings, thanks and chit-chat with at most one stray content word ("讲个笑话")."""
     rest = _SMALL_TALK.sub(" ", normalised)
-    words = [w for w in latin_words(rest) if w not in EN_STOPWORDS]
+    if rest == normalised:
+        return False
+    words = [w for w in latin_words(rest) if w not in EN_STOPWORDS and len(w) > 1]
     chars = [c for run in cjk_runs(rest) for c in run if c not in ZH_STOPWORDS]
-    return not words and not chars and rest != normalised
+    content = len(words) + len(chars)
+    removed = len(normalised.replace(" ", "")) - len(rest.replace(" ", ""))
+    return content == 0 or (content == 1 and removed >= len(rest.replace(" ", "")))
 
 
 _SENTENCE_END = re.compile(r"[。！？!?；;\n]+|(?<=[a-z])\.\s")
