@@ -28,6 +28,7 @@ from quickresponse.alerts.models import AlertDelivery, AlertSubscription
 from quickresponse.alerts.subscriptions import wants_alert
 from quickresponse.clock import Clock
 from quickresponse.db import Database
+from quickresponse.metrics import DELIVERIES
 from quickresponse.models import FORGOTTEN_ID, User
 
 OutcomeKind = Literal["sent", "retry_after", "blocked", "transient", "permanent"]
@@ -168,10 +169,11 @@ class TokenBucket:
                     continue
                 self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                # The epsilon keeps float rounding from leaving the bucket a hair short forever.
+                if self._tokens >= 1.0 - 1e-6:
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
-                await self._sleep((1.0 - self._tokens) / self.rate)
+                await self._sleep(max((1.0 - self._tokens) / self.rate, 1e-4))
 
 
 class GroupPacer:
@@ -325,9 +327,14 @@ class Broadcaster:
                         leased.done(row.id)
                         await writer.add(outcome)
 
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(self.concurrency, len(batch))):
-                        group.create_task(worker())
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        for _ in range(min(self.concurrency, len(batch))):
+                            group.create_task(worker())
+                except BaseExceptionGroup as failed:
+                    # Sending errors are outcomes; what gets here stops the process (a crash,
+                    # a shutdown): raise it as itself, the rows in flight are resumed later.
+                    raise failed.exceptions[0] from None
                 await writer.flush()
                 if progress is not None and self._monotonic() - last_progress >= \
                         PROGRESS_SECONDS:
@@ -355,12 +362,16 @@ class Broadcaster:
                 log.exception("sender failed for delivery %s", row.id)
                 outcome = SendOutcome.transient(f"{type(exc).__name__}: {exc}")
             if outcome.kind == "sent":
+                DELIVERIES.labels("sent").inc()
                 return _Outcome(row.id, row.chat_id, "sent")
             if outcome.kind == "blocked":
+                DELIVERIES.labels("blocked").inc()
                 return _Outcome(row.id, row.chat_id, "blocked", outcome.detail[:200] or None)
             if outcome.kind == "permanent":
+                DELIVERIES.labels("failed").inc()
                 return _Outcome(row.id, row.chat_id, "failed", outcome.detail[:200] or None)
             if outcome.kind == "retry_after":
+                DELIVERIES.labels("throttled").inc()
                 pauses += 1
                 log.warning("flood control: pausing the broadcast for %.0f s",
                             outcome.retry_after)
@@ -370,6 +381,7 @@ class Broadcaster:
                 continue
             failures += 1
             if failures >= MAX_SEND_ATTEMPTS:
+                DELIVERIES.labels("failed").inc()
                 return _Outcome(row.id, row.chat_id, "failed", outcome.detail[:200] or None)
             await self._sleep(min(30.0, 2.0 ** failures))
 

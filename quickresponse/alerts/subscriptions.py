@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, and_, delete, distinct, exists, false, func, or_
+from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -188,7 +189,9 @@ def wants_alert(hazard: Hazard, level: Level) -> ColumnElement[bool]:
     """SQL condition on ``alert_subscriptions.chat_id``: the chat is active and its preferences
     let an alert of this hazard and level through."""
     chat = AlertSubscription.chat_id
-    inactive = exists().where(User.id == chat, User.active == false())
+    # An alias, so that a query joining ``users`` itself does not swallow this subquery.
+    user = aliased(User)
+    inactive = exists().where(user.id == chat, user.active == false())
     any_filter = exists().where(AlertHazardFilter.chat_id == chat)
     this_hazard = exists().where(AlertHazardFilter.chat_id == chat,
                                  AlertHazardFilter.hazard == hazard.value)
