@@ -28,6 +28,8 @@ class Call:
     method: str
     params: dict[str, Any]
     url: str
+    # Uploaded files (sendDocument, sendPhoto with bytes): part name -> (file name, content).
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
     @property
     def text(self) -> str:
@@ -110,6 +112,10 @@ class FakeBotAPI(BaseRequest):
                 except json.JSONDecodeError:
                     pass
         call = Call(api_method, params, url)
+        for part, upload in (request_data.multipart_data if request_data else {}).items():
+            content = upload[1]
+            call.files[part] = (upload[0], content if isinstance(content, bytes)
+                                else content.read())
         if self.delay:
             await asyncio.sleep(self.delay)
         for failure in self.failures:

@@ -45,6 +45,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "quickresponse.telegram.qa",
     "quickresponse.telegram.privacy",
     "quickresponse.telegram.subscriptions",
+    "quickresponse.telegram.alerts",
 )
 ROUTER_GROUP = 50
 
