@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
+from quickresponse.console_report import report_problem, report_question
 from quickresponse.errors import QuickResponseError
 from quickresponse.i18n import LANGS, Lang, html_to_text, normalise_lang, t
 from quickresponse.knowledge import Entry
@@ -248,8 +249,9 @@ COMMANDS: dict[str, ConsoleCommand] = {
     "/start": show_help,
     "/topics": browse_topics,
     "/lang": set_language,
-    # The tickets feature replaces this with its report flow, the question as the description.
-    "/staff": talk_to_staff,
+    # The tickets feature's report flow; "talk to staff" files the question as a report.
+    "/report": report_problem,
+    "/staff": report_question,
     "/quit": quit_console,
     "/exit": quit_console,
 }

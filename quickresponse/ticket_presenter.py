@@ -161,8 +161,10 @@ def render_card(ticket: TicketView, city: City, lang: str, *, for_staff: bool = 
           resolve_due=local_time(ticket.resolve_due, lang, city))
         if ticket.is_open else None,
         claimed,
+        # The last resolution matters while it is judged, and after; not once transferred.
         t("tickets.render.resolution", lang, note=ticket.resolution_note)
-        if ticket.resolution_note else None,
+        if ticket.resolution_note and ticket.state in ("resolved", "closed", "reopened")
+        else None,
         t("tickets.render.reason", lang, reason=ticket.reason) if ticket.reason else None,
         t("tickets.render.followers", lang, count=ticket.followers) if ticket.followers else None,
     )

@@ -16,7 +16,7 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import InvalidInput, QuickResponseError
+from quickresponse.errors import InvalidInput, QuickResponseError, StaleAction
 from quickresponse.i18n import Html, Lang, escape, normalise_lang, t
 from quickresponse.telegram import ticket_keyboards as kb
 from quickresponse.telegram.codec import decode
@@ -35,7 +35,12 @@ from quickresponse.ticket_presenter import (
     render_list,
     render_staff_list,
 )
-from quickresponse.tickets.errors import NotAdmin, NotDistrictStaff, UnknownDistrict
+from quickresponse.tickets.errors import (
+    InvalidDuplicateTarget,
+    NotAdmin,
+    NotDistrictStaff,
+    UnknownDistrict,
+)
 from quickresponse.tickets.service import TicketView, parse_ticket_number
 
 COMMANDS: list[tuple[str, str]] = [
@@ -150,7 +155,7 @@ async def claim_ticket(update: Update, context: QRContext) -> None:
     assert query is not None and user is not None
     (ticket_id,) = _args(update)
     lang = await _lang(update, context)
-    outcome = await context.services.tickets.claim(int(ticket_id), user.id,
+    outcome = await context.services.tickets.claim(kb.ticket_id(ticket_id), user.id,
                                                    actor_name=user.full_name)
     await query.answer(t("tickets.staff.claimed_alert", lang, number=outcome.ticket.number))
     await _edit_card(update, context, outcome.ticket, t(
@@ -165,7 +170,7 @@ async def ask_for_text(update: Update, context: QRContext) -> None:
     act, args = decode(query.data)
     action = {kb.NOTE.name: "note", kb.RESOLVE.name: "resolve", kb.REJECT.name: "reject",
               kb.DUPLICATE.name: "duplicate"}[act.name]
-    await _start_text_step(update, context, int(args[0]), action)
+    await _start_text_step(update, context, kb.ticket_id(args[0]), action)
 
 
 async def choose_transfer_district(update: Update, context: QRContext) -> None:
@@ -175,7 +180,7 @@ async def choose_transfer_district(update: Update, context: QRContext) -> None:
     (ticket_id,) = _args(update)
     _chat_id, user_id = _ids(update)
     lang = await _lang(update, context)
-    ticket = await context.services.tickets.view(int(ticket_id))
+    ticket = await context.services.tickets.view(kb.ticket_id(ticket_id))
     await _require_staff(context, user_id, ticket)
     await query.answer()
     try:
@@ -191,7 +196,7 @@ async def ask_transfer_reason(update: Update, context: QRContext) -> None:
     (ticket_id, district_id) = _args(update)
     if not context.services.city.has_district(str(district_id)):
         raise UnknownDistrict(str(district_id))
-    await _start_text_step(update, context, int(ticket_id), "transfer",
+    await _start_text_step(update, context, kb.ticket_id(ticket_id), "transfer",
                            district_id=str(district_id))
 
 
@@ -201,7 +206,7 @@ async def show_ticket_buttons(update: Update, context: QRContext) -> None:
     assert query is not None
     (ticket_id,) = _args(update)
     lang = await _lang(update, context)
-    ticket = await context.services.tickets.view(int(ticket_id))
+    ticket = await context.services.tickets.view(kb.ticket_id(ticket_id))
     await query.answer()
     try:
         await query.edit_message_reply_markup(kb.staff_keyboard(ticket, lang))
@@ -253,7 +258,7 @@ async def take_staff_text(update: Update, context: QRContext, conv: Conversation
         elif action == "transfer":
             outcome = await tickets.transfer(ticket_id, user_id, str(data["district_id"]), text)
         elif action == "duplicate":
-            outcome = await tickets.mark_duplicate(ticket_id, user_id, parse_ticket_number(text))
+            outcome = await tickets.mark_duplicate(ticket_id, user_id, _original(text))
         else:
             raise InvalidInput(f"unknown staff action {action!r}")
     except InvalidInput:
@@ -270,6 +275,14 @@ async def take_staff_text(update: Update, context: QRContext, conv: Conversation
     if action != "transfer":
         # A transferred ticket was posted afresh to its new district; the old card just says so.
         await _refresh_group_post(context, ticket, done)
+
+
+def _original(text: str) -> int:
+    """The original ticket's number as staff typed it (``#12`` or ``12``)."""
+    try:
+        return kb.ticket_id(parse_ticket_number(text))
+    except (InvalidInput, StaleAction):
+        raise InvalidDuplicateTarget(f"not a ticket number: {text[:20]!r}") from None
 
 
 # -- commands -----------------------------------------------------------------------------------
@@ -310,7 +323,7 @@ async def show_ticket(update: Update, context: QRContext) -> None:
     if not context.args:
         await _send(update, t("tickets.ticket.usage", lang))
         return
-    ticket_id = parse_ticket_number(context.args[0])
+    ticket_id = kb.ticket_id(parse_ticket_number(context.args[0]))
     tickets = context.services.tickets
     ticket = await tickets.show(ticket_id, user_id)
     is_staff = await tickets.can_act(user_id, ticket.district_id)

@@ -17,6 +17,7 @@ from telegram import (
 )
 
 from quickresponse.districts import City
+from quickresponse.errors import StaleAction
 from quickresponse.i18n import html_to_text, t
 from quickresponse.reports import EDITABLE, Consent
 from quickresponse.telegram.codec import action
@@ -59,6 +60,17 @@ REJECT = action("sreject", int)
 DUPLICATE = action("sdup", int)
 # Back from the transfer district list to the ticket's own buttons.
 STAFF_BACK = action("sback", int)
+
+
+# Ticket ids are 32-bit in the database; a forged number beyond that is simply not a ticket.
+_MAX_TICKET_ID = 2**31 - 1
+
+
+def ticket_id(value: object) -> int:
+    """A ticket id from button data or typed text; StaleAction if it cannot be one."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_TICKET_ID:
+        raise StaleAction(f"not a ticket id: {value!r}")
+    return value
 
 
 def _button(label: str, data: str) -> InlineKeyboardButton:

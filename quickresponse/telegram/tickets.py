@@ -456,7 +456,7 @@ async def follow_nearby(update: Update, context: QRContext) -> None:
     session = await ReportSession.load(update, context)
     session.expect(Step.NEARBY)
     _chat_id, user_id = _ids(update)
-    outcome = await session.desk.follow(int(ticket_id), user_id, session.lang)
+    outcome = await session.desk.follow(kb.ticket_id(ticket_id), user_id, session.lang)
     await context.services.conversations.clear(*_ids(update))
     await update.callback_query.answer()  # type: ignore[union-attr]
     await _drop_buttons(update)
@@ -554,7 +554,7 @@ async def start_adding_info(update: Update, context: QRContext) -> None:
     """Ask for the text or photo the resident wants to add to their ticket."""
     (ticket_id,) = _args(update)
     lang = await user_lang(update, context)
-    ticket = await context.services.tickets.view(int(ticket_id))
+    ticket = await context.services.tickets.view(kb.ticket_id(ticket_id))
     await context.services.conversations.set(*_ids(update), Conversation(
         ADD_INFO_FLOW, "waiting", {"ticket_id": ticket.id, "lang": lang}))
     await update.callback_query.answer()  # type: ignore[union-attr]
@@ -596,7 +596,7 @@ async def ask_to_withdraw(update: Update, context: QRContext) -> None:
     """Ask the resident to confirm withdrawing their ticket."""
     (ticket_id,) = _args(update)
     lang = await user_lang(update, context)
-    ticket = await context.services.tickets.view(int(ticket_id))
+    ticket = await context.services.tickets.view(kb.ticket_id(ticket_id))
     await update.callback_query.answer()  # type: ignore[union-attr]
     await _send(update, t("tickets.mine.withdraw_confirm", lang, number=ticket.number),
                 kb.withdraw_confirm_keyboard(ticket.id, ticket.number, lang))
@@ -607,7 +607,7 @@ async def withdraw_ticket(update: Update, context: QRContext) -> None:
     (ticket_id,) = _args(update)
     lang = await user_lang(update, context)
     _chat_id, user_id = _ids(update)
-    outcome = await context.services.tickets.withdraw(int(ticket_id), user_id)
+    outcome = await context.services.tickets.withdraw(kb.ticket_id(ticket_id), user_id)
     await update.callback_query.answer()  # type: ignore[union-attr]
     await _drop_buttons(update)
     await _send(update, t("tickets.mine.withdrawn", lang, number=outcome.ticket.number))
@@ -622,7 +622,7 @@ async def give_verdict(update: Update, context: QRContext) -> None:
         raise StaleAction("solved is 0 or 1")
     _chat_id, user_id = _ids(update)
     tickets = context.services.tickets
-    ticket = await tickets.view(int(ticket_id))
+    ticket = await tickets.view(kb.ticket_id(ticket_id))
     lang = normalise_lang(ticket.lang, await user_lang(update, context))
     if solved:
         # Nothing is stored yet: the verdict is recorded with the satisfaction, in one call.
@@ -643,7 +643,7 @@ async def rate_satisfaction(update: Update, context: QRContext) -> None:
     assert query is not None
     ticket_id, satisfaction = _args(update)
     _chat_id, user_id = _ids(update)
-    outcome = await context.services.tickets.rate(int(ticket_id), user_id, solved=True,
+    outcome = await context.services.tickets.rate(kb.ticket_id(ticket_id), user_id, solved=True,
                                                   satisfaction=str(satisfaction))
     lang = normalise_lang(outcome.ticket.lang, await user_lang(update, context))
     await query.answer()
