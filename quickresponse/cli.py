@@ -17,6 +17,7 @@ from quickresponse.i18n import html_to_text
 from quickresponse.knowledge import check_knowledge_base, load_knowledge_base
 from quickresponse.logs import configure_logging
 from quickresponse.settings import Settings, load_settings
+from quickresponse.tickets.commands import add_ticket_commands, run_ticket_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
         "export-my-data", help="print as JSON everything held about one user (access requests)")
     export.add_argument("user_id", type=int, help="the person's Telegram user id")
 
+    add_ticket_commands(sub)
+
     ask = sub.add_parser("ask", help="answer one question, or JSON lines from stdin")
     ask.add_argument("question", nargs="?")
     ask.add_argument("--jsonl", action="store_true", help="read one message per line on stdin")
@@ -76,6 +79,8 @@ def main(argv: list[str]) -> int:
             return _kb(args, settings)
         if command == "export-my-data":
             return asyncio.run(_export(args, settings))
+        if command in ("staff", "tickets"):
+            return asyncio.run(run_ticket_command(args, settings))
         if command == "ask":
             return _ask(args, settings)
         if command == "db":
@@ -161,10 +166,14 @@ def _kb(args: argparse.Namespace, settings: Settings) -> int:
             print()
         return 0
     if args.kb_command == "eval":
-        from quickresponse.evaluation import evaluate_file, format_report
+        from quickresponse.evaluation import EvaluationFileInvalid, evaluate_file, format_report
         from quickresponse.services import build_matcher
 
-        report = evaluate_file(args.file, build_matcher(kb, settings))
+        try:
+            report = evaluate_file(args.file, build_matcher(kb, settings))
+        except EvaluationFileInvalid as exc:
+            print(f"error: {exc.detail}", file=sys.stderr)
+            return 1
         print(format_report(report, show_errors=args.errors))
         return 0
     return 2

@@ -21,6 +21,7 @@ from quickresponse.scheduling import Scheduler
 from quickresponse.settings import Settings
 from quickresponse.tickets.service import TicketService
 from quickresponse.tickets.sla import SlaMonitor
+from quickresponse.tickets.stats import TicketStats
 from quickresponse.updates import UpdateLog
 from quickresponse.users import UserService
 
@@ -41,6 +42,7 @@ class Services:
     router: Router
     tickets: TicketService
     ticket_sla: SlaMonitor
+    ticket_stats: TicketStats
     subscriptions: SubscriptionService
     alerts: AlertService
     privacy: PrivacyService
@@ -95,6 +97,7 @@ async def build_services(
         updates=updates,
         city=city, router=router, tickets=tickets,
         ticket_sla=SlaMonitor(db, clock, city, tickets),
+        ticket_stats=TicketStats(db, clock, city),
         subscriptions=subscriptions, alerts=alerts,
         privacy=PrivacyService(
             db, clock, updates,
