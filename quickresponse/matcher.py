@@ -104,6 +104,8 @@ class MatchResult:
 # Relative weight of each kind of feature (multiplied by its IDF).
 _KIND_WEIGHT = {"c1": 1.0, "c2": 1.0, "c3": 0.6, "py": 0.45, "w": 1.0, "w2": 0.5}
 _UNIT_TITLE, _UNIT_EXAMPLE, _UNIT_KEYWORD = 0, 1, 2
+# Weight of a Chinese n-gram that is not a dictionary word, relative to one that is.
+_NON_WORD = 0.35
 # An English word unknown to the knowledge base is corrected to an indexed word this similar.
 _TYPO_MIN_RATIO = 80.0
 _TYPO_MIN_LEN = 5
@@ -112,6 +114,9 @@ _SLIP_ODDS = 5
 
 
 def _zh_features(run: str, out: dict[str, float]) -> None:
+    # Two or three characters that make a dictionary word carry meaning; a pair straddling two
+    # words (水已 in 水已经) is mostly noise, so it weighs less, in messages and entries alike.
+    words = zh_word_frequencies()
     n = len(run)
     for i, ch in enumerate(run):
         if ch not in ZH_STOPWORDS:
@@ -119,10 +124,11 @@ def _zh_features(run: str, out: dict[str, float]) -> None:
         if i + 1 < n:
             gram = run[i:i + 2]
             if gram not in ZH_STOPWORDS and not (ch in ZH_STOPWORDS and run[i + 1] in ZH_STOPWORDS):
-                out["c2:" + gram] = 1.0
+                word = 1.0 if gram in words else _NON_WORD
+                out["c2:" + gram] = word
                 # A bigram weighs the same in sound however many readings its characters have.
                 readings_a, readings_b = pinyin(ch), pinyin(run[i + 1])
-                share = 1.0 / (len(readings_a) * len(readings_b))
+                share = word / (len(readings_a) * len(readings_b))
                 for a in readings_a:
                     for b in readings_b:
                         key = f"py:{a} {b}"
@@ -130,7 +136,7 @@ def _zh_features(run: str, out: dict[str, float]) -> None:
         if i + 2 < n:
             gram = run[i:i + 3]
             if not all(c in ZH_STOPWORDS for c in gram) and gram not in ZH_STOPWORDS:
-                out["c3:" + gram] = 1.0
+                out["c3:" + gram] = 1.0 if gram in words else _NON_WORD
 
 
 def _en_features(words: list[str], out: dict[str, float], confidence: list[float]) -> None:
@@ -229,7 +235,7 @@ _LONG_MESSAGE = 1.5
 _LIST_FLOOR = 30.0
 # Two candidates within this many points are a tie that a preferred entry wins.
 _TIE = 3.0
-# An answer needs this lead over the runner-up unless it is this far above the threshold.
+# An answer needs this lead over the runner-up, or half of it this far above the threshold.
 _MARGIN = 4.0
 _CLEAR_LEAD = 10.0
 # An urgent message is answered with its clear best topic from this score on: the numbers to
@@ -557,7 +563,9 @@ class Matcher:
             # The numbers come first anyway; the best topic's advice beats a "did you mean".
             return "answer", "match"
         if top >= self.answer_threshold:
-            if top - runner_up >= _MARGIN or top >= self.answer_threshold + _CLEAR_LEAD:
+            lead = top - runner_up
+            if lead >= _MARGIN or (top >= self.answer_threshold + _CLEAR_LEAD
+                                   and lead >= _MARGIN / 2):
                 return "answer", "match"
             return "suggest", "ambiguous"
         if top >= self.suggest_threshold:

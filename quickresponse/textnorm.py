@@ -147,7 +147,7 @@ one ones thing things way ok hi hey hello thanks thank really still now out up o
 # Function characters and words that say nothing about the topic. Single characters here get no
 # weight as unigrams; n-grams made only of them get none either.
 ZH_STOPWORDS = frozenset("""
-的 了 吗 呢 吧 啊 呀 哦 嗯 么 嘛 哈 啦 喔 哇 我 你 您 他 她 它 们
+已 的 了 吗 呢 吧 啊 呀 哦 嗯 么 嘛 哈 啦 喔 哇 我 你 您 他 她 它 们
 是 在 有 和 与 及 或 就 都 也 还 又 要 会 能 可 该 把 被 给 让 对
 从 向 到 这 那 哪 个 些 一 下 上 里 中 去 来 说 想 怎 么 什 啥 咋
 如 何 为 很 太 好 多 少 几 请 问 谁 吧 得 地 着 过 以 之 其 此 各
