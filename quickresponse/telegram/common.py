@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import Application, CallbackContext, ExtBot
+from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
 from quickresponse.conversations import Conversation
 from quickresponse.errors import QuickResponseError
@@ -112,6 +112,14 @@ async def edit_or_reply(
 
 async def handle_error(update: object, context: QRContext) -> None:
     """Log the failure and tell the user, in their language, without a traceback."""
+    await _report_error(update, context)
+    if isinstance(update, Update):
+        # One answer per update: later handler groups must not act on (or answer again) an
+        # update whose handling failed, e.g. when its duplicate check could not be stored.
+        raise ApplicationHandlerStop
+
+
+async def _report_error(update: object, context: QRContext) -> None:
     error = context.error
     if isinstance(error, Forbidden):
         log.info("user blocked the bot: %s", type(error).__name__)

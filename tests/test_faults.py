@@ -1,0 +1,246 @@
+"""Faults: the database away for a moment or for longer while an update is handled, and the Bot
+API failing or timing out during a broadcast. Nothing a resident sent is lost: a brief outage is
+ridden out by the retry in ``Database.run``, a longer one ends in a localised "please send it
+again" and leaves nothing half-written. On both databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from sqlalchemy import event
+from sqlmodel import func, select
+
+from quickresponse.metrics import DB_RETRIES
+from quickresponse.models import QuestionLog
+from quickresponse.tickets.models import Ticket, TicketEvent, TicketNotification
+from quickresponse.tickets.service import NewTicket
+from tests.conftest import ADMIN_ID
+from tests.ticket_helpers import (
+    DONGCHENG,
+    DONGCHENG_GROUP,
+    RESIDENT,
+    STAFF,
+    TIANANMEN,
+    Person,
+    answer_of,
+    last_shown,
+    text_of,
+    to,
+    with_buttons,
+)
+
+RESEND_ZH = "未能保存，请过一分钟后重新发送"
+RESEND_EN = "could not save that just now"
+
+
+@dataclass
+class DatabaseOutage:
+    """Makes the next statements fail as a dropped connection does, at the driver's door:
+    every SQL statement passes ``before_cursor_execute`` on SQLite and PostgreSQL alike."""
+
+    remaining: int = 0
+    matching: Callable[[str], bool] | None = None
+    failed: list[str] = field(default_factory=list)
+
+    def attach(self, engine) -> None:  # type: ignore[no-untyped-def]
+        event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+
+    def fail(self, times: int, when: str | None = None) -> None:
+        """Fail the next ``times`` statements (only those starting with ``when``, if given)."""
+        self.remaining = times
+        self.matching = None if when is None else (
+            lambda sql: sql.lstrip().upper().startswith(when.upper()))
+
+    def end(self) -> None:
+        self.remaining = 0
+
+    def _before(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: E501
+        if self.remaining and (self.matching is None or self.matching(statement)):
+            self.remaining -= 1
+            self.failed.append(statement.split()[0] + " " + statement.split()[2]
+                               if len(statement.split()) > 2 else statement)
+            # The driver's own error, so that SQLAlchemy wraps it as it wraps a real one.
+            raise conn.dialect.loaded_dbapi.OperationalError(
+                "connection is closed (fault injected)")
+
+
+@pytest.fixture
+def outage(services) -> DatabaseOutage:
+    injected = DatabaseOutage()
+    injected.attach(services.db.engine)
+    return injected
+
+
+@pytest.fixture
+async def dongcheng(services):
+    await services.tickets.add_staff(None, STAFF, DONGCHENG, display_name="王芳")
+    await services.tickets.link_group(ADMIN_ID, DONGCHENG, DONGCHENG_GROUP)
+
+
+async def count(services, model, *where) -> int:  # type: ignore[no-untyped-def]
+    async def work(session):  # type: ignore[no-untyped-def]
+        stmt = select(func.count()).select_from(model)
+        for condition in where:
+            stmt = stmt.where(condition)
+        return int((await session.exec(stmt)).one())
+
+    return await services.db.run(work)
+
+
+def retries() -> float:
+    return DB_RETRIES._value.get()
+
+
+# -- a question --------------------------------------------------------------------------------
+
+async def test_a_question_during_a_brief_outage_is_answered_once(app, fake_api, services,
+                                                                outage):
+    resident = Person(app, fake_api)
+    before = retries()
+    outage.fail(2)
+    calls = await resident.send("闻到煤气味怎么办")
+    assert len(outage.failed) == 2
+    assert retries() - before == 2
+    answer = to(calls, RESIDENT, "sendMessage")
+    assert len(answer) == 1 and "燃气" in answer[0].text
+    assert RESEND_ZH not in answer[0].text
+    assert await count(services, QuestionLog) == 1
+
+
+async def test_a_question_during_a_long_outage_asks_to_resend_and_then_works(
+        app, fake_api, services, outage, caplog):
+    resident = Person(app, fake_api, language_code="en")
+    outage.fail(1000)
+    with caplog.at_level("INFO"):
+        calls = await resident.send("what to do when I smell gas")
+    # One answer, not one per handler group that tried.
+    (said,) = to(calls, RESIDENT, "sendMessage")
+    assert RESEND_EN in said.text and "119" in said.text  # and where to turn meanwhile
+    assert "Traceback" not in said.text
+    assert any("StorageUnavailable" in r.getMessage() for r in caplog.records)
+    outage.end()
+    assert await count(services, QuestionLog) == 0
+
+    calls = await resident.send("what to do when I smell gas")
+    (answer,) = to(calls, RESIDENT, "sendMessage")
+    assert "gas" in answer.text.lower() and RESEND_EN not in answer.text
+    assert await count(services, QuestionLog) == 1
+
+
+async def test_a_failed_write_does_not_put_the_residents_words_in_the_log(
+        app, fake_api, services, outage, caplog):
+    resident = Person(app, fake_api, language_code="en")
+    outage.fail(1000, when="INSERT INTO question_log")
+    with caplog.at_level("INFO"):
+        calls = await resident.send("my neighbour Wang Wei at No. 5 smells gas")
+    assert RESEND_EN in text_of(calls)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "INSERT INTO question_log" in logged
+    assert "Wang Wei" not in logged, "a failed statement's parameters reached the log"
+
+
+# -- a report ----------------------------------------------------------------------------------
+
+async def start_report(resident: Person) -> list:
+    calls = await resident.send("/report")
+    return await resident.press(with_buttons(calls), "积水")
+
+
+async def test_a_report_step_rides_out_a_brief_outage(app, fake_api, services, outage,
+                                                      dongcheng):
+    resident = Person(app, fake_api)
+    await start_report(resident)
+    # The description's write of the draft fails twice, then goes through.
+    outage.fail(2, when="UPDATE conversation_state")
+    calls = await resident.send("东长安街路口积水很深，已经没过膝盖")
+    assert len(outage.failed) == 2
+    assert "照片" in with_buttons(calls).text
+    draft = await services.conversations.get(RESIDENT, RESIDENT)
+    assert draft is not None and "没过膝盖" in str(draft.data)
+
+
+async def test_a_report_step_during_a_long_outage_keeps_the_draft_where_it_was(
+        app, fake_api, services, outage, dongcheng):
+    resident = Person(app, fake_api)
+    await start_report(resident)
+    before = await services.conversations.get(RESIDENT, RESIDENT)
+    outage.fail(1000, when="UPDATE conversation_state")
+    calls = await resident.send("东长安街路口积水很深，已经没过膝盖")
+    assert RESEND_ZH in text_of(calls)
+    outage.end()
+    assert await services.conversations.get(RESIDENT, RESIDENT) == before
+
+    # Sending the same text again continues exactly where the report was.
+    calls = await resident.send("东长安街路口积水很深，已经没过膝盖")
+    assert "照片" in with_buttons(calls).text
+
+
+async def summary_of_report(resident: Person) -> object:
+    await start_report(resident)
+    calls = await resident.send("东长安街路口积水很深，已经没过膝盖")
+    calls = await resident.press(with_buttons(calls), "跳过照片")
+    calls = await resident.send(location=TIANANMEN)
+    calls = await resident.press(with_buttons(calls), "匿名反映")
+    return with_buttons(calls)
+
+
+@pytest.mark.parametrize("failures", [2, 1000], ids=["brief", "long"])
+async def test_submitting_a_report_during_an_outage_files_exactly_one_ticket(
+        app, fake_api, services, outage, dongcheng, failures):
+    resident = Person(app, fake_api)
+    summary = await summary_of_report(resident)
+    outage.fail(failures, when="INSERT INTO tickets")
+    calls = await resident.press(summary, "提交")
+    if failures > 3:
+        # The resident is told at the button, and the report waits for another press.
+        assert RESEND_ZH in answer_of(calls).params["text"]
+        assert await count(services, Ticket) == 0
+        assert await services.conversations.get(RESIDENT, RESIDENT) is not None
+        outage.end()
+        calls = await resident.press(summary, "提交")
+    assert "#1" in to(calls, RESIDENT, "sendMessage")[-1].text
+    assert await count(services, Ticket) == 1
+    assert len(to(calls, DONGCHENG_GROUP, "sendMessage")) == 1
+    # Pressing again after it went through does not file it twice.
+    calls = await resident.press(summary, "提交")
+    assert await count(services, Ticket) == 1
+    assert to(calls, DONGCHENG_GROUP, "sendMessage") == []
+
+
+# -- a claim -----------------------------------------------------------------------------------
+
+async def file_ticket(fake_api, services) -> tuple[int, object]:
+    before = len(fake_api.calls)
+    outcome = await services.tickets.file(NewTicket(
+        resident_id=RESIDENT, lang="zh", category="manhole", description="路口井盖丢了",
+        district_id=DONGCHENG, routing_method="location", latitude=TIANANMEN[0],
+        longitude=TIANANMEN[1]))
+    card = [c for c in fake_api.calls[before:]
+            if c.chat_id == DONGCHENG_GROUP and c.method == "sendMessage"][0]
+    return outcome.ticket.id, card
+
+
+@pytest.mark.parametrize("failures", [2, 1000], ids=["brief", "long"])
+async def test_a_claim_during_an_outage_is_done_once(app, fake_api, services, outage,
+                                                      dongcheng, failures):
+    ticket_id, card = await file_ticket(fake_api, services)
+    staff = Person(app, fake_api, user_id=STAFF, chat_id=DONGCHENG_GROUP)
+    outage.fail(failures, when="UPDATE tickets")
+    calls = await staff.press(card, "认领")
+    if failures > 3:
+        assert RESEND_ZH in answer_of(calls).params["text"]
+        assert (await services.tickets.view(ticket_id)).state == "new"
+        outage.end()
+        calls = await staff.press(card, "认领")
+    assert "#1" in answer_of(calls).params["text"]
+    view = await services.tickets.view(ticket_id)
+    assert (view.state, view.claimed_by) == ("claimed", STAFF)
+    assert await count(services, TicketEvent, TicketEvent.action == "claimed") == 1
+    told = await count(services, TicketNotification, TicketNotification.kind == "claimed")
+    assert told == 1
+    assert len([c for c in to(fake_api.calls, RESIDENT, "sendMessage")
+                if "认领" in c.text or "#1" in c.text]) == 1
+    assert last_shown(calls)
