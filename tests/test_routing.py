@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from quickresponse.districts import load_city
 from quickresponse.errors import InvalidInput
@@ -157,3 +159,25 @@ def test_haversine_distance():
     # One thousandth of a degree of latitude is about 111 m.
     assert haversine_m(39.9, 116.4, 39.901, 116.4) == pytest.approx(111.2, abs=0.5)
     assert haversine_m(39.9, 116.4, 39.9, 116.4) == 0.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=300))
+def test_any_typed_text_gives_a_routing_and_never_an_error(router, text):
+    routing = router.route_address(text)
+    ids = {d.id for d in router.city.districts}
+    assert set(routing.candidates) <= ids
+    assert routing.district_id is None or routing.district_id in ids
+    assert 0.0 <= routing.confidence <= 1.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(lat=st.floats(allow_nan=True, allow_infinity=True),
+       lon=st.floats(allow_nan=True, allow_infinity=True))
+def test_any_coordinates_are_routed_or_refused_as_invalid_input(router, lat, lon):
+    try:
+        routing = router.route_location(lat, lon)
+    except InvalidInput:
+        assert not (-90 <= lat <= 90 and -180 <= lon <= 180)
+        return
+    assert routing.outside_city or routing.district_id in {d.id for d in router.city.districts}
