@@ -109,6 +109,9 @@ _NON_WORD = 0.35
 # An English word unknown to the knowledge base is corrected to an indexed word this similar.
 _TYPO_MIN_RATIO = 80.0
 _TYPO_MIN_LEN = 5
+_TYPO_MAX_LEN = 24
+# Entries kept in each per-matcher memo (typo corrections, homophone fixes, unindexed weights).
+_CACHE_SIZE = 50_000
 # A typed Chinese word is taken for a slip of a homophone this many times more common.
 _SLIP_ODDS = 5
 
@@ -231,6 +234,8 @@ _OFF_TOPIC_BAR = 80.0
 _KEYWORD_HALF = 3.0
 # A message weighing more than this many typical example questions is judged on that much.
 _LONG_MESSAGE = 1.5
+# How much of a message (normalised characters) is matched.
+_MATCH_CHARS = 400
 # Below this, a candidate is not worth listing at all.
 _LIST_FLOOR = 30.0
 # Two candidates within this many points are a tie that a preferred entry wins.
@@ -266,15 +271,22 @@ class _HomophoneCorrector:
         for options in by_sound.values():
             options.sort(key=lambda g: -self._words[g])
         self._by_sound = by_sound
+        self._cache: dict[str, str] = {}
 
     def correct(self, run: str) -> str:
+        cached = self._cache.get(run)
+        if cached is not None:
+            return cached
         chars = list(run)
         for n in (3, 2):
             for i in range(len(chars) - n + 1):
                 fixed = self._fix_window(chars, i, n)
                 if fixed is not None:
                     chars[i:i + n] = fixed
-        return "".join(chars)
+        corrected = "".join(chars)
+        if len(self._cache) < _CACHE_SIZE:
+            self._cache[run] = corrected
+        return corrected
 
     def _fix_window(self, chars: list[str], i: int, n: int) -> str | None:
         typed = "".join(chars[i:i + n])
@@ -403,6 +415,7 @@ class Matcher:
         self._vocab = sorted(k[2:] for k in feature_ids if k.startswith("w:") and k[2:].isalpha())
         self._known_words = {k[2:] for k in df if k.startswith("w:")}
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
+        self._unindexed_cache: dict[str, float] = {}
 
     @staticmethod
     def _units(entry: Entry) -> Iterable[tuple[int, Iterable[str]]]:
@@ -428,11 +441,17 @@ class Matcher:
         side by side (住30楼 -> 是住), so it counts for nothing; a typo within a word is caught by
         the pinyin and word-correction features instead.
         """
+        cached = self._unindexed_cache.get(key)
+        if cached is not None:
+            return cached
         kind = _kind(key)
-        seen = self._df.get(key, 0)
-        if kind in ("c1", "w"):
-            return self._weight(key) if seen else _KIND_WEIGHT[kind] * self._idf_max
-        return self._weight(key) if seen else 0.0
+        if self._df.get(key, 0):
+            weight = self._weight(key)
+        else:
+            weight = _KIND_WEIGHT[kind] * self._idf_max if kind in ("c1", "w") else 0.0
+        if len(self._unindexed_cache) < _CACHE_SIZE:
+            self._unindexed_cache[key] = weight
+        return weight
 
     # -- query -----------------------------------------------------------------------------------
 
@@ -441,14 +460,15 @@ class Matcher:
         if word in self._typo_cache:
             return self._typo_cache[word]
         found = None
-        if len(word) >= _TYPO_MIN_LEN and word.isalpha() and word not in self._known_words:
+        if (_TYPO_MIN_LEN <= len(word) <= _TYPO_MAX_LEN and word.isalpha()
+                and word not in self._known_words):
             # One slip in a short word is a different word (lady / lay); longer words tolerate
             # one or two.
             cutoff = 88.0 if len(word) <= 5 else 84.0 if len(word) <= 7 else _TYPO_MIN_RATIO
             best = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
             if best is not None:
                 found = (best[0], best[1] / 100.0)
-        if len(self._typo_cache) < 50_000:
+        if len(self._typo_cache) < _CACHE_SIZE:
             self._typo_cache[word] = found
         return found
 
@@ -525,9 +545,11 @@ class Matcher:
 
     def match(self, text: str, *, prefer: Collection[str] = ()) -> MatchResult:
         """Rank entries for ``text``; entries in ``prefer`` win ties (warnings in force)."""
-        query = normalise(text)
-        lang = detect_language(text)
-        urgent = assess(query, text).urgent
+        # A question fits in its first few hundred characters; the rest of a very long
+        # message cannot change what it asks and only costs time.
+        query = normalise(text[: _MATCH_CHARS * 2])[:_MATCH_CHARS]
+        lang = detect_language(text[: _MATCH_CHARS * 2])
+        urgent = assess(query, text[: _MATCH_CHARS * 2]).urgent
         if _EMPTY.match(query):
             return MatchResult(text, lang, urgent, "none", (), "empty")
         if not urgent and _is_small_talk(query):
