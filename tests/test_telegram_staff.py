@@ -8,9 +8,10 @@ import asyncio
 
 import pytest
 
+from quickresponse.models import User
 from quickresponse.tickets.service import NewTicket
 from tests.conftest import ADMIN_ID
-from tests.fakebot import callback_update
+from tests.fakebot import callback_update, forbidden
 from tests.ticket_helpers import (
     DONGCHENG,
     DONGCHENG_GROUP,
@@ -327,3 +328,72 @@ async def test_escalations_reach_the_group_then_the_admins(
     before = len(fake_api.calls)
     await services.ticket_sla.run_due(clock.now())
     assert not [c for c in fake_api.calls[before:] if c.method == "sendMessage"]
+
+
+async def test_stats_for_admins_as_text_and_a_chart(app, fake_api, services, districts, clock):
+    first, _ = await file_ticket(app, fake_api, services)
+    await file_ticket(app, fake_api, services)
+    clock.advance(minutes=10)
+    await services.tickets.claim(first, STAFF)  # in time
+    clock.advance(minutes=50)  # the second one is now past its claim deadline
+    admin = Person(app, fake_api, user_id=ADMIN_ID)
+    calls = await admin.send("/stats 7d")
+    (table,) = to(calls, ADMIN_ID, "sendMessage")
+    assert table.text.startswith("<pre>") and "东城区" in table.text
+    assert "50%" in table.text  # one of two answered within the limit
+    (chart,) = to(calls, ADMIN_ID, "sendPhoto")
+    assert "响应率" in chart.params["caption"]
+    assert "用法" in text_of(await admin.send("/stats last tuesday"))
+    assert "没有" in text_of(await admin.send("/stats 2020-01-01 2020-01-31"))
+    outsider = Person(app, fake_api, user_id=STAFF)
+    calls = await outsider.send("/stats")
+    assert "只有管理员可以" in text_of(calls) and not to(calls, STAFF, "sendPhoto")
+
+
+async def test_followers_hear_of_changes_in_their_own_language(
+        app, fake_api, services, districts, staff):
+    ticket_id, card = await file_ticket(app, fake_api, services, lang="en")
+    await services.tickets.follow(ticket_id, NEIGHBOUR, "zh")
+    calls = await staff.press(card, "认领")
+    assert "has been taken up" in text_of(to(calls, RESIDENT))
+    assert "已由东城区工作人员认领" in text_of(to(calls, NEIGHBOUR))
+    before = len(fake_api.calls)
+    await services.tickets.resolve(ticket_id, STAFF, "修好了")
+    after = fake_api.calls[before:]
+    assert with_buttons(to(after, RESIDENT)).button("Solved")  # the resident gives the verdict
+    (follower,) = to(after, NEIGHBOUR)
+    assert "您关注的工单" in follower.text and not follower.buttons
+
+
+async def test_photos_go_to_the_group_as_an_album(app, fake_api, services, districts):
+    before = len(fake_api.calls)
+    await services.tickets.file(NewTicket(
+        resident_id=RESIDENT, lang="zh", category="fallen_tree", description="树倒了",
+        district_id=DONGCHENG, routing_method="chosen", photos=("p-1", "p-2", "p-3")))
+    calls = fake_api.calls[before:]
+    (album,) = to(calls, DONGCHENG_GROUP, "sendMediaGroup")
+    assert [m["media"] for m in album.params["media"]] == ["p-1", "p-2", "p-3"]
+    assert not to(calls, DONGCHENG_GROUP, "sendLocation")  # no point was shared
+    assert "未提供" in to(calls, DONGCHENG_GROUP, "sendMessage")[0].text
+
+
+async def test_a_district_without_a_group_reaches_the_admins(app, fake_api, services):
+    before = len(fake_api.calls)
+    await services.tickets.file(NewTicket(
+        resident_id=RESIDENT, lang="zh", category="outage", description="停电了",
+        district_id="110105", routing_method="chosen"))
+    (post,) = to(fake_api.calls[before:], ADMIN_ID, "sendMessage")
+    assert "朝阳区还没有关联工作群" in post.text and post.button("认领")
+
+
+async def test_a_resident_who_blocked_the_bot_is_not_retried(
+        app, fake_api, services, districts, staff):
+    await services.users.touch(RESIDENT)  # the resident has talked to the bot before
+    _ticket_id, card = await file_ticket(app, fake_api, services)
+    fake_api.failures.append(lambda call: forbidden() if call.chat_id == RESIDENT else None)
+    calls = await staff.press(card, "认领")
+    assert not answer_of(calls).params.get("show_alert")  # the claim itself worked
+    assert await services.tickets.pending_count() == 0  # given up, not left pending
+    async with services.db.session() as session:
+        user = await session.get(User, RESIDENT)
+    assert user is not None and user.active is False

@@ -393,3 +393,15 @@ async def test_forged_or_stale_report_buttons_are_refused(app, fake_api, service
     # The report in progress is untouched.
     conversation = await services.conversations.get(RESIDENT, RESIDENT)
     assert conversation is not None and conversation.step == "category"
+
+
+async def test_a_location_sent_outside_any_flow_starts_a_report_there(
+        app, fake_api, services, resident):
+    calls = await resident.send(location=TIANANMEN)
+    start = with_buttons(calls)
+    assert "收到位置" in start.text and "东城区" in start.text and "是哪一类问题" in start.text
+    calls = await resident.press(start, "其他")
+    calls = await resident.send("路面塌陷了一个坑")
+    calls = await resident.press(with_buttons(calls), "跳过照片")
+    # The location is known already: consent comes next.
+    assert "是否允许" in with_buttons(calls).text

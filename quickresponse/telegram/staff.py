@@ -11,7 +11,16 @@ even when the group's privacy mode hides other messages.
 
 from __future__ import annotations
 
-from telegram import ForceReply, InlineKeyboardMarkup, Message, ReplyParameters, Update
+import io
+
+from telegram import (
+    ForceReply,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    ReplyParameters,
+    Update,
+)
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
@@ -27,7 +36,7 @@ from quickresponse.telegram.common import (
     register_flow,
     user_lang,
 )
-from quickresponse.telegram.render import split_html
+from quickresponse.telegram.render import MAX_MESSAGE, split_html
 from quickresponse.ticket_presenter import (
     district_label,
     render_card,
@@ -42,6 +51,7 @@ from quickresponse.tickets.errors import (
     UnknownDistrict,
 )
 from quickresponse.tickets.service import TicketView, parse_ticket_number
+from quickresponse.tickets.stats import parse_period
 
 COMMANDS: list[tuple[str, str]] = [
     ("queue", "tickets.cmd.queue"),
@@ -112,9 +122,12 @@ async def _edit_card(update: Update, context: QRContext, ticket: TicketView, hea
     if query is None or query.message is None:
         return
     text = head + "\n\n" + render_card(ticket, context.services.city, lang)
+    if len(text) > MAX_MESSAGE:
+        # Too long to edit into one message (a long description and resolution): post anew.
+        await _send(update, text, kb.staff_keyboard(ticket, lang))
+        return
     try:
-        await query.edit_message_text(text[:4096] if len(text) > 4096 else text,
-                                      parse_mode="HTML", disable_web_page_preview=True,
+        await query.edit_message_text(text, parse_mode="HTML", disable_web_page_preview=True,
                                       reply_markup=kb.staff_keyboard(ticket, lang))
     except BadRequest as exc:
         if "not modified" not in str(exc).lower():
@@ -129,7 +142,7 @@ async def _refresh_group_post(context: QRContext, ticket: TicketView, head: str)
     chat_id, message_id = post
     lang = context.services.settings.default_language
     text = head + "\n\n" + render_card(ticket, context.services.city, lang)
-    if len(text) > 4096:
+    if len(text) > MAX_MESSAGE:
         return
     try:
         await context.bot.edit_message_text(
@@ -378,6 +391,31 @@ def _staff_target(update: Update, args: list[str]) -> tuple[int | None, str | No
     return None, None, args
 
 
+async def show_stats(update: Update, context: QRContext) -> None:
+    """Send the response, resolution and satisfaction rates as text and a chart (admins)."""
+    _chat_id, user_id = _ids(update)
+    lang = await _lang(update, context)
+    services = context.services
+    if not services.tickets.is_admin(user_id):
+        raise NotAdmin(f"user {user_id} is not an admin")
+    try:
+        since, until = parse_period(" ".join(context.args or []), services.city.tz,
+                                    services.clock.now())
+    except InvalidInput:
+        await _send(update, t("tickets.stats.usage", lang))
+        return
+    stats = services.ticket_stats
+    report = await stats.report(since, until)
+    await _send(update, f"<pre>{escape(stats.format_table(report, lang))}</pre>")
+    if report.overall.filed == 0:
+        return  # nothing to draw
+    chart = await stats.chart_png(report, lang)
+    chat = update.effective_chat
+    assert chat is not None
+    await chat.send_photo(InputFile(io.BytesIO(chart), filename="stats.png"),
+                          caption=t("tickets.stats.chart_caption", lang), parse_mode="HTML")
+
+
 async def link_group(update: Update, context: QRContext) -> None:
     """Make this group the staff group of a district (admins, in the group)."""
     chat_id, user_id = _ids(update)
@@ -393,6 +431,7 @@ async def link_group(update: Update, context: QRContext) -> None:
 def register(app: QRApplication) -> None:
     app.add_handler(CommandHandler("queue", show_queue))
     app.add_handler(CommandHandler("ticket", show_ticket))
+    app.add_handler(CommandHandler("stats", show_stats))
     app.add_handler(CommandHandler("staff", manage_staff))
     app.add_handler(CommandHandler("linkgroup", link_group))
     for act, callback in (

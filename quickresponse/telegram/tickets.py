@@ -528,7 +528,10 @@ async def cancel_flow(update: Update, context: QRContext) -> None:
         lang = normalise_lang(conversation.data.get("lang"), lang)
     had_flow = await context.services.conversations.clear(*_ids(update))
     key = "tickets.cancelled" if had_flow else "tickets.nothing_to_cancel"
-    await _send(update, t(key, lang), ReplyKeyboardRemove())
+    chat = update.effective_chat
+    # Only a private chat can have our reply keyboard (share location / phone) showing.
+    private = chat is not None and chat.type == chat.PRIVATE
+    await _send(update, t(key, lang), ReplyKeyboardRemove() if private else None)
 
 
 # -- the resident's tickets ---------------------------------------------------------------------
