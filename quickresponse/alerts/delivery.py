@@ -128,6 +128,14 @@ MAX_CLAIMS = 5
 MAX_SEND_ATTEMPTS = 4
 # A message answered with RetryAfter this many times is given back to the queue.
 MAX_RETRY_AFTERS = 10
+# Transient failures for this many different recipients in a row, with no send getting through
+# in between, mean the Bot API (or the network) is down rather than one message failing: the
+# broadcast waits it out with a growing pause instead of spending every recipient's retries.
+OUTAGE_STREAK = 3
+MAX_OUTAGE_PAUSE = 60.0
+# After this many outage pauses a message goes back to the queue (the alert's expiry and
+# cancellation are checked between batches).
+MAX_OUTAGE_PAUSES = 8
 # Telegram: at most 20 messages a minute to one group.
 GROUP_MESSAGES_PER_MINUTE = 20
 # Outcomes are written in small batches; a crash between a send and its write is the only
@@ -235,6 +243,8 @@ class Broadcaster:
         # leased, big enough that claiming is not the bottleneck.
         self.batch_size = batch_size or max(10, min(1000, int(rate * 2)))
         self.concurrency = max(2, min(64, int(rate)))
+        # Recipients whose sends failed transiently since the Bot API last answered.
+        self._failing_chats: set[int] = set()
 
     # -- recipients -----------------------------------------------------------------------------
     async def enqueue(
@@ -352,6 +362,7 @@ class Broadcaster:
         html = messages.get(row.lang) or next(iter(messages.values()))
         failures = 0
         pauses = 0
+        outage_pauses = 0
         while True:
             await self.bucket.acquire()
             await self.groups.acquire(row.chat_id)
@@ -361,6 +372,8 @@ class Broadcaster:
             except Exception as exc:  # one bad send must not stop a broadcast
                 log.exception("sender failed for delivery %s", row.id)
                 outcome = SendOutcome.transient(f"{type(exc).__name__}: {exc}")
+            if outcome.kind != "transient":
+                self._failing_chats.clear()  # the Bot API answered
             if outcome.kind == "sent":
                 DELIVERIES.labels("sent").inc()
                 return _Outcome(row.id, row.chat_id, "sent")
@@ -378,6 +391,16 @@ class Broadcaster:
                 self.bucket.pause(outcome.retry_after)
                 if pauses > MAX_RETRY_AFTERS:
                     return _Outcome(row.id, row.chat_id, "pending", "flood control")
+                continue
+            self._failing_chats.add(row.chat_id)
+            if len(self._failing_chats) >= OUTAGE_STREAK:
+                outage_pauses += 1
+                wait = min(MAX_OUTAGE_PAUSE, 2.0 ** outage_pauses)
+                log.warning("Bot API unreachable (%s): pausing the broadcast for %.0f s",
+                            outcome.detail[:80], wait)
+                self.bucket.pause(wait)
+                if outage_pauses > MAX_OUTAGE_PAUSES:
+                    return _Outcome(row.id, row.chat_id, "pending", "Bot API unreachable")
                 continue
             failures += 1
             if failures >= MAX_SEND_ATTEMPTS:
@@ -404,19 +427,22 @@ class Broadcaster:
                 and_(col(AlertDelivery.state) == "sending",
                      col(AlertDelivery.lease_until) < now),
             )
-            candidates = (
+            # A CTE, not ``IN (subquery)``: PostgreSQL may run a locking subquery once per
+            # row and so claim far more than the batch. FOR UPDATE SKIP LOCKED makes
+            # concurrent claimers skip each other's rows instead of waiting (PostgreSQL);
+            # SQLite ignores it and runs the single statement under its write lock.
+            picked = (
                 select(AlertDelivery.id)
                 .where(AlertDelivery.alert_id == alert_id)
                 .where(claimable)
                 .order_by(col(AlertDelivery.id))
                 .limit(self.batch_size)
-                # PostgreSQL: concurrent claimers skip each other's rows instead of waiting.
-                # SQLite ignores it; there the single UPDATE runs under the write lock.
                 .with_for_update(skip_locked=True)
+                .cte("picked")
             )
             stmt = (
                 update(AlertDelivery)
-                .where(col(AlertDelivery.id).in_(candidates.scalar_subquery()))
+                .where(col(AlertDelivery.id) == picked.c.id)
                 .where(claimable)
                 .values(state="sending", lease_until=now + LEASE,
                         attempts=AlertDelivery.attempts + 1)

@@ -830,11 +830,11 @@ class AlertService:
         now = self._clock.now()
 
         async def work(session: AsyncSession) -> list[AdminNotice]:
-            ids = (select(AlertNotice.id).where(col(AlertNotice.delivered_at).is_(None))
-                   .order_by(col(AlertNotice.id)).limit(limit)
-                   .with_for_update(skip_locked=True))
+            picked = (select(AlertNotice.id).where(col(AlertNotice.delivered_at).is_(None))
+                      .order_by(col(AlertNotice.id)).limit(limit)
+                      .with_for_update(skip_locked=True).cte("picked"))
             stmt = (update(AlertNotice)
-                    .where(col(AlertNotice.id).in_(ids.scalar_subquery()))
+                    .where(col(AlertNotice.id) == picked.c.id)
                     .where(col(AlertNotice.delivered_at).is_(None))
                     .values(delivered_at=now)
                     .returning(AlertNotice.id, AlertNotice.kind, AlertNotice.alert_id,
