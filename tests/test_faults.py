@@ -244,3 +244,89 @@ async def test_a_claim_during_an_outage_is_done_once(app, fake_api, services, ou
     assert len([c for c in to(fake_api.calls, RESIDENT, "sendMessage")
                 if "认领" in c.text or "#1" in c.text]) == 1
     assert last_shown(calls)
+
+
+# -- the Bot API during a broadcast --------------------------------------------------------------
+
+def delivery_counts() -> dict[str, float]:
+    from quickresponse.metrics import DELIVERIES
+
+    return {result: DELIVERIES.labels(result)._value.get()
+            for result in ("sent", "failed", "blocked", "throttled")}
+
+
+async def test_bot_api_outage_longer_than_the_retries_delays_but_does_not_drop_alerts(
+        app, fake_api, services):
+    from telegram.error import TimedOut
+
+    from quickresponse.telegram.sender import TelegramSender
+    from tests.alert_helpers import CHAOYANG, FakeTime, add_residents, alert_service, send_now
+
+    time = FakeTime()
+    alerts = alert_service(services, time)
+    await add_residents(services, range(3001, 3041), [CHAOYANG])
+    failed_attempts: list[int] = []
+
+    def unreachable(call):  # type: ignore[no-untyped-def]
+        # Telegram unreachable for the first 200 attempts: far longer than the four tries one
+        # message gets when only it fails.
+        if call.method == "sendMessage" and len(failed_attempts) < 200:
+            failed_attempts.append(call.chat_id)
+            raise TimedOut("Timed out")
+        return None
+
+    fake_api.failures.append(unreachable)
+    alerts.attach(TelegramSender(app.bot))
+    view = await send_now(alerts)
+    await alerts.run_due()
+
+    assert len(failed_attempts) == 200
+    delivered = [c.chat_id for c in fake_api.sent("sendMessage")]
+    assert sorted(delivered) == list(range(3001, 3041)), "everyone, once, after the outage"
+    final = await alerts.get(view.id)
+    assert (final.state, final.stats.sent, final.stats.failed) == ("sent", 40, 0)
+    assert max(time.sleeps) <= 60.0, "pauses are capped, so sending resumes soon after"
+
+
+async def test_isolated_server_errors_and_timeouts_are_retried_and_counted(
+        app, fake_api, services):
+    from telegram.error import TimedOut
+
+    from quickresponse.telegram.sender import TelegramSender
+    from tests.alert_helpers import CHAOYANG, FakeTime, add_residents, alert_service, send_now
+    from tests.fakebot import bad_request, retry_after
+
+    time = FakeTime()
+    alerts = alert_service(services, time)
+    await add_residents(services, range(4001, 4021), [CHAOYANG])
+    seen: dict[int, int] = {}
+
+    def flaky(call):  # type: ignore[no-untyped-def]
+        if call.method != "sendMessage":
+            return None
+        chat = call.chat_id
+        seen[chat] = seen.get(chat, 0) + 1
+        if chat == 4003 and seen[chat] == 1:
+            return 502, {"ok": False, "error_code": 502, "description": "Bad Gateway"}
+        if chat == 4007 and seen[chat] <= 2:
+            raise TimedOut("Timed out")
+        if chat == 4011 and seen[chat] == 1:
+            return retry_after(3)
+        if chat == 4015:
+            return bad_request("Bad Request: can't parse entities")  # never gets through
+        return None
+
+    fake_api.failures.append(flaky)
+    alerts.attach(TelegramSender(app.bot))
+    before = delivery_counts()
+    view = await send_now(alerts)
+    await alerts.run_due()
+
+    delivered = sorted(c.chat_id for c in fake_api.sent("sendMessage"))
+    assert delivered == [c for c in range(4001, 4021) if c != 4015]
+    assert (seen[4003], seen[4007], seen[4011], seen[4015]) == (2, 3, 2, 1)
+    stats = await alerts.stats(view.id)
+    assert (stats.sent, stats.failed) == (19, 1)
+    after = delivery_counts()
+    moved = {k: after[k] - before[k] for k in after}
+    assert moved == {"sent": 19, "failed": 1, "blocked": 0, "throttled": 1}
