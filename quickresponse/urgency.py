@@ -32,6 +32,8 @@ from quickresponse.textnorm import normalise, pinyin
 _ZH_DISTRESS_PHRASES = (
     "救命", "救救我", "救救他", "救救她", "救救孩子", "快来人", "来人啊", "快救人", "快叫救护车",
     "快打120", "快打119", "快打110", "快报警", "帮帮我",
+    # A resident in a suicidal crisis is an emergency too: the reply leads with 120/110.
+    "不想活了", "我想自杀", "想自杀", "我想死", "活不下去了", "想轻生",
 )
 
 # Situation statements, written as a resident in the middle of it would: most end in 了 or
@@ -83,7 +85,7 @@ _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 _EN_DISTRESS = re.compile(
     r"\b(help (me|us|please)|please help|someone help|somebody help|sos|mayday"
     r"|call (an|the) ambulance|send (help|an ambulance|someone)|we need help|i need help"
-    r"|need help now)\b")
+    r"|need help now|kill myself|end my life|want to die|do not want to live|going to jump)\b")
 
 _EN_SITUATION = re.compile(
     r"\b("

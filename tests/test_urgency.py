@@ -31,6 +31,8 @@ HAPPENING_NOW = [
     "家里着火了 怎么办！！",
     "his leg is bleeding heavily and it won't stop",
     "老婆突然晕倒了 叫不醒",
+    "我不想活了",
+    "i want to kill myself tonight",
 ]
 TYPOS_AND_DIALECT = [
     "着伙了!!",                   # pinyin slip for 着火了
@@ -62,6 +64,8 @@ ASKING_AHEAD = [
     "被困在电梯里应该按哪个按钮",
     "住在高层 楼里着火了是往下跑还是待在家里",
     "after an earthquake, is it safe to go back inside",
+    "what is the suicide prevention hotline number",
+    "如果朋友说想自杀 我该怎么劝",
 ]
 
 
