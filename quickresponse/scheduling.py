@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -74,4 +74,10 @@ class Scheduler:
 
     def next_run(self, job_id: str) -> datetime | None:
         job = self._scheduler.get_job(job_id)
-        return None if job is None else job.next_run_time
+        if job is None:
+            return None
+        # Before start() a job is pending and has no next_run_time yet; ask its trigger.
+        when = getattr(job, "next_run_time", None)
+        if when is None:
+            when = job.trigger.get_next_fire_time(None, datetime.now(UTC))
+        return when
