@@ -170,17 +170,19 @@ def latin_words(normalised: str) -> list[str]:
 
 @lru_cache(maxsize=65536)
 def stem(word: str) -> str:
-    """A light English stemmer: plural, -ing, -ed and a final e, so 'floods', 'flooded' and
-    'flooding' meet 'flood', and 'charging' meets 'charge'."""
+    """A light English stemmer: plural, -ing, -ed, -ly and a final e, so 'floods', 'flooded'
+    and 'flooding' meet 'flood', 'charging' meets 'charge' and 'safely' meets 'safe'."""
     if len(word) <= 3 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ness", ""), ("ings", ""), ("ing", ""),
-                         ("ed", ""), ("es", ""), ("s", "")):
+                         ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith(("ss", "us", "is")):
                 break
             if suffix == "ed" and word.endswith("eed"):
                 break
+            if suffix == "ly" and word.endswith(("ily", "ply", "bly", "rly", "lly")):
+                break  # family, supply, assembly, early: not adverbs of a shorter word
             if suffix == "es" and not word.endswith(("sses", "xes", "ches", "shes", "oes")):
                 continue
             word = word[: len(word) - len(suffix)] + repl

@@ -113,3 +113,9 @@ def test_word_frequencies_know_common_words() -> None:
     words = zh_word_frequencies()
     assert words["地震"] > words.get("地镇", 0)
     assert "点击" in words
+
+
+def test_stem_folds_adverbs_but_not_nouns_ending_in_ly() -> None:
+    assert stem("safely") == stem("safe")
+    assert stem("supply") == stem("supplies")
+    assert stem("family") == stem("families")
