@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DatabaseError
 
+from quickresponse.alerts.commands import add_alert_commands, run_alert_command
 from quickresponse.errors import ConfigError, KnowledgeBaseInvalid, StorageUnavailable
 from quickresponse.i18n import html_to_text
 from quickresponse.knowledge import check_knowledge_base, load_knowledge_base
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("user_id", type=int, help="the person's Telegram user id")
 
     add_ticket_commands(sub)
+    add_alert_commands(sub)
 
     ask = sub.add_parser("ask", help="answer one question, or JSON lines from stdin")
     ask.add_argument("question", nargs="?")
@@ -81,6 +83,8 @@ def main(argv: list[str]) -> int:
             return asyncio.run(_export(args, settings))
         if command in ("staff", "tickets"):
             return asyncio.run(run_ticket_command(args, settings))
+        if command == "alerts":
+            return asyncio.run(run_alert_command(args, settings))
         if command == "ask":
             return _ask(args, settings)
         if command == "db":
