@@ -6,18 +6,23 @@ again" and leaves nothing half-written. On both databases.
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import event
-from sqlmodel import func, select
+from sqlalchemy import event, update
+from sqlmodel import col, func, select
 
+from quickresponse.alerts.models import AlertDelivery
 from quickresponse.metrics import DB_RETRIES
 from quickresponse.models import QuestionLog
 from quickresponse.tickets.models import Ticket, TicketEvent, TicketNotification
 from quickresponse.tickets.service import NewTicket
 from tests.conftest import ADMIN_ID
+from tests.fakebot import retry_after
 from tests.ticket_helpers import (
     DONGCHENG,
     DONGCHENG_GROUP,
@@ -57,7 +62,7 @@ class DatabaseOutage:
     def end(self) -> None:
         self.remaining = 0
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]  # noqa: E501
+    def _before(self, conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
         if self.remaining and (self.matching is None or self.matching(statement)):
             self.remaining -= 1
             self.failed.append(statement.split()[0] + " " + statement.split()[2]
@@ -218,8 +223,8 @@ async def file_ticket(fake_api, services) -> tuple[int, object]:
         resident_id=RESIDENT, lang="zh", category="manhole", description="路口井盖丢了",
         district_id=DONGCHENG, routing_method="location", latitude=TIANANMEN[0],
         longitude=TIANANMEN[1]))
-    card = [c for c in fake_api.calls[before:]
-            if c.chat_id == DONGCHENG_GROUP and c.method == "sendMessage"][0]
+    card = next(c for c in fake_api.calls[before:]
+                if c.chat_id == DONGCHENG_GROUP and c.method == "sendMessage")
     return outcome.ticket.id, card
 
 
@@ -330,3 +335,121 @@ async def test_isolated_server_errors_and_timeouts_are_retried_and_counted(
     after = delivery_counts()
     moved = {k: after[k] - before[k] for k in after}
     assert moved == {"sent": 19, "failed": 1, "blocked": 0, "throttled": 1}
+
+
+# -- a process killed mid-broadcast ---------------------------------------------------------------
+
+SUBSCRIBERS = range(6001, 6151)
+
+
+async def seed_due_alert(settings, subscribers: range) -> int:  # type: ignore[no-untyped-def]
+    """Subscribers in Chaoyang and a warning due now, written as the admin's process would."""
+    from quickresponse.alerts.hazards import Hazard, Level
+    from quickresponse.alerts.service import AlertDraft
+    from quickresponse.services import build_services
+    from tests.alert_helpers import CHAOYANG, add_residents
+
+    services = await build_services(settings, migrate=False)  # the real clock: real processes
+    try:
+        await add_residents(services, subscribers, [CHAOYANG])
+        view = await services.alerts.compose(ADMIN_ID, AlertDraft(
+            hazard=Hazard.RAINSTORM, level=Level.RED, district_ids=(CHAOYANG,),
+            expires_at=services.clock.now() + timedelta(hours=6)))
+        await services.alerts.submit(ADMIN_ID, view.id)
+        return view.id
+    finally:
+        await services.close()
+
+
+async def expire_leases(url: str) -> int:
+    """What two minutes of waiting would do: the dead process's claims run out."""
+    from quickresponse.db import Database
+
+    db = Database(url)
+    try:
+        async with db.session() as session:
+            result = await session.exec(  # type: ignore[call-overload]
+                update(AlertDelivery).where(col(AlertDelivery.state) == "sending")
+                .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
+            return int(result.rowcount or 0)
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def fake_server():
+    from tests.fake_bot_server import FakeBotServer
+
+    server = FakeBotServer()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def test_a_process_killed_mid_broadcast_resumes_and_everyone_gets_it_once(
+        settings, db_url, fake_server):
+    from tests.bot_processes import BotProcess, bot_env, free_port, wait_for
+
+    alert_id = await seed_due_alert(settings, SUBSCRIBERS)
+    throttled: list[int] = []
+
+    def flood_control_once(call):  # type: ignore[no-untyped-def]
+        # Telegram slows a big broadcast down: the 60th message is answered "retry after 30".
+        delivered = [c for c in fake_server.api.calls
+                     if c.method == "sendMessage" and c.chat_id in SUBSCRIBERS]
+        if call.method == "sendMessage" and len(delivered) >= 60 and not throttled:
+            throttled.append(call.chat_id)
+            call.params["_failed"] = 429
+            return retry_after(30)
+        return None
+
+    fake_server.api.failures.append(flood_control_once)
+
+    def received() -> list[int]:
+        return [c.chat_id for c in fake_server.api.calls if c.method == "sendMessage"
+                and c.chat_id in SUBSCRIBERS and "_failed" not in c.params]
+
+    port = free_port()
+    first = BotProcess("first", port, bot_env(fake_server, db_url, port,
+                                              QR_BROADCAST_RATE="20"))
+    await first.start()
+    try:
+        await wait_for(lambda: bool(throttled), 90, "flood control reached", [first])
+        # While the broadcast waits out flood control, whatever was sent gets recorded;
+        # then the process dies without any chance to clean up.
+        await asyncio.sleep(1.5)
+        first.kill()
+        await first.wait_exit()
+    finally:
+        first.kill()
+    before_restart = received()
+    assert 60 <= len(before_restart) < len(SUBSCRIBERS)
+    assert len(set(before_restart)) == len(before_restart)
+    assert await expire_leases(db_url) > 0, "the killed process left claimed rows behind"
+
+    port = free_port()
+    second = BotProcess("second", port, bot_env(fake_server, db_url, port,
+                                                QR_BROADCAST_RATE="20"))
+    await second.start()
+    try:
+        await wait_for(lambda: len(set(received())) == len(SUBSCRIBERS), 90,
+                       "every subscriber reached", [second])
+        await asyncio.sleep(1.0)  # anything more would be a duplicate
+    finally:
+        await second.stop()
+    counts = Counter(received())
+    assert set(counts) == set(SUBSCRIBERS)
+    duplicates = {chat: n for chat, n in counts.items() if n > 1}
+    assert duplicates == {}, f"sent twice after the restart: {duplicates}\n{second.log()}"
+
+    from quickresponse.db import Database
+
+    db = Database(db_url)
+    try:
+        async with db.session() as session:
+            states = dict((await session.exec(
+                select(AlertDelivery.state, func.count()).where(
+                    AlertDelivery.alert_id == alert_id).group_by(AlertDelivery.state))).all())
+    finally:
+        await db.close()
+    assert states == {"sent": len(SUBSCRIBERS)}

@@ -9,6 +9,7 @@ after a lease, so a restart finishes the broadcast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -317,6 +318,9 @@ class Broadcaster:
         """
         writer = _OutcomeWriter(self._db, self._clock, self._monotonic)
         last_progress = self._monotonic()
+        # Outcomes are written within FLUSH_SECONDS even while sending stalls (flood control,
+        # an outage): a process killed during such a pause must not forget what it sent.
+        flusher = asyncio.create_task(writer.flush_periodically())
         try:
             while True:
                 if keep_going is not None and not await keep_going():
@@ -351,6 +355,9 @@ class Broadcaster:
                     last_progress = self._monotonic()
                     await progress(alert_id, await self.stats(alert_id), final=False)
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             # Whatever was sent is recorded even when the broadcast is interrupted, so that
             # resuming does not send it again.
             await asyncio.shield(writer.flush())
@@ -515,6 +522,15 @@ class _OutcomeWriter:
         self._buffer.append(outcome)
         if len(self._buffer) >= FLUSH_EVERY or self._monotonic() - self._last >= FLUSH_SECONDS:
             await self.flush()
+
+    async def flush_periodically(self) -> None:
+        # Real time on purpose: this is about the process dying, not about pacing.
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await self.flush()
+            except Exception:  # the outcomes stay buffered; the next flush writes them
+                log.warning("could not record delivery outcomes yet; retrying", exc_info=True)
 
     async def flush(self) -> None:
         async with self._lock:
