@@ -554,6 +554,21 @@ async def test_a_notification_whose_sender_died_is_delivered_after_the_lease(tic
     assert [n.id for n in await tickets.take_notifications()] == [first[0].id]
 
 
+async def test_two_drains_at_once_never_take_the_same_notification(tickets, db_url, clock,
+                                                                  city):
+    for _ in range(15):
+        await tickets.file(report())
+    databases = [Database(db_url) for _ in range(3)]
+    drains = [make_service(database, clock, city) for database in databases]
+    try:
+        batches = await asyncio.gather(*(d.take_notifications(limit=15) for d in drains))
+    finally:
+        for database in databases:
+            await database.close()
+    taken = [n.id for batch in batches for n in batch]
+    assert len(taken) == len(set(taken)) == 15
+
+
 async def test_listeners_hear_about_new_notifications_after_commit(tickets):
     woken: list[int] = []
 
