@@ -234,6 +234,8 @@ _OFF_TOPIC_BAR = 80.0
 _KEYWORD_HALF = 3.0
 # A message weighing more than this many typical example questions is judged on that much.
 _LONG_MESSAGE = 1.5
+# Answers of at most this many entries feed the background word statistics.
+_BACKGROUND_ENTRIES = 500
 # How much of a message (normalised characters) is matched.
 _MATCH_CHARS = 400
 # Below this, a candidate is not worth listing at all.
@@ -351,10 +353,17 @@ class Matcher:
         unit_entry: list[int] = []
         unit_kind: list[int] = []
         unit_feats: list[dict[str, float]] = []
+        seen_texts: dict[str, dict[str, float]] = {}
+
+        def features_of(text: str) -> dict[str, float]:
+            if text not in seen_texts:
+                seen_texts[text] = text_features(normalise(text))
+            return seen_texts[text]
+
         for index, entry in enumerate(entries):
             for kind, texts in self._units(entry):
                 for text in texts:
-                    feats = text_features(normalise(text))
+                    feats = features_of(text)
                     if feats:
                         unit_entry.append(index)
                         unit_kind.append(kind)
@@ -365,10 +374,13 @@ class Matcher:
         for feats in unit_feats:
             df.update(feats.keys())
             docs += 1
-        for entry in entries:
+        # The answers only provide background statistics, which a sample gives as well: a
+        # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
+        stride = max(1, len(entries) // _BACKGROUND_ENTRIES)
+        for entry in entries[::stride]:
             for lang in ("zh", "en"):
                 for sentence in _sentences(entry.answer.get(lang, "")):
-                    df.update(text_features(normalise(sentence)).keys())
+                    df.update(features_of(sentence).keys())
                     docs += 1
         self._idf_max = math.log((docs + 1) / 0.5)
         self._df = df
