@@ -405,3 +405,41 @@ async def test_a_location_sent_outside_any_flow_starts_a_report_there(
     calls = await resident.press(with_buttons(calls), "跳过照片")
     # The location is known already: consent comes next.
     assert "是否允许" in with_buttons(calls).text
+
+
+async def test_near_a_district_border_the_resident_confirms_the_district(
+        app, fake_api, services, resident):
+    await start_report_at_location_step(resident, "路灯杆歪了")
+    # About 250 m inside Dongcheng from the Xicheng border.
+    calls = await resident.send(location=(39.9087, 116.3905))
+    confirm = with_buttons(calls)
+    assert "靠近区界" in confirm.text and "东城区" in confirm.text
+    assert [label for label, _ in confirm.buttons][:3] == ["东城区", "西城区", "其他区…"]
+    calls = await resident.press(confirm, "西城区")
+    assert "西城区" in text_of(calls) and "居民选择" in text_of(calls)
+    draft = (await services.conversations.get(RESIDENT, RESIDENT)).data["draft"]
+    assert draft["district_id"] == "110102" and draft["latitude"] == 39.9087
+
+
+async def test_text_typed_before_the_category_is_kept_as_the_description(
+        app, fake_api, services, resident):
+    calls = await resident.send("/report")
+    calls = await resident.send("小区门口的井盖丢了")
+    prompt = with_buttons(calls)
+    assert "已记下作为问题描述" in prompt.text and "是哪一类问题" in prompt.text
+    calls = await resident.press(prompt, "井盖")
+    assert "照片" in with_buttons(calls).text  # the description is not asked again
+    draft = (await services.conversations.get(RESIDENT, RESIDENT)).data["draft"]
+    assert draft["description"] == "小区门口的井盖丢了"
+
+
+async def test_my_tickets_offers_the_verdict_on_a_resolved_ticket(
+        app, fake_api, services, dongcheng, resident):
+    ticket_id = await file_directly(services, resident_id=RESIDENT)
+    await services.tickets.claim(ticket_id, STAFF)
+    await services.tickets.resolve(ticket_id, STAFF, "积水已排除")
+    listing = with_buttons(await resident.send("/mytickets"))
+    assert "已办理，待评价" in listing.text
+    calls = await resident.press(listing, "#1 未解决")
+    assert "重新打开" in text_of(calls)
+    assert (await services.tickets.view(ticket_id)).state == "reopened"

@@ -166,11 +166,22 @@ def summary_keyboard(lang: str) -> InlineKeyboardMarkup:
 
 def my_tickets_keyboard(tickets: Sequence[TicketSummary], user_id: int, owned: set[int],
                         lang: str) -> InlineKeyboardMarkup | None:
-    """Add information or withdraw, for the open tickets the resident filed themselves."""
+    """Add information or withdraw, for the open tickets the resident filed themselves; the
+    verdict for the resolved ones."""
     rows = []
     for ticket in tickets:
-        if ticket.id not in owned or ticket.state not in (State.NEW, State.CLAIMED,
-                                                          State.REOPENED):
+        if ticket.id not in owned:
+            continue
+        if ticket.state == State.RESOLVED:
+            # The verdict, again here in case the message that asked for it is lost.
+            rows.append([
+                _button(t("tickets.button.solved_n", lang, number=ticket.number),
+                        TICKET_SOLVED.pack(ticket.id, 1)),
+                _button(t("tickets.button.not_solved_n", lang, number=ticket.number),
+                        TICKET_SOLVED.pack(ticket.id, 0)),
+            ])
+            continue
+        if ticket.state not in (State.NEW, State.CLAIMED, State.REOPENED):
             continue
         rows.append([
             _button(t("tickets.button.add_info", lang, number=ticket.number),

@@ -27,6 +27,7 @@ from quickresponse.ticket_presenter import (
     local_time,
     render_card,
 )
+from quickresponse.tickets.errors import TicketNotFound
 from quickresponse.tickets.service import Notification, TicketService, TicketView
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ class TicketOutbox:
     async def _deliver_one(self, note: Notification) -> int:
         try:
             await deliver(self.app.bot, self.tickets, note)
+        except TicketNotFound:
+            # The ticket was erased (a resident's /forgetme): there is nothing left to tell.
+            await self.tickets.mark_failed(note.id, permanent=True, error="ticket is gone")
+            return 0
         except Forbidden as exc:
             # Blocked by the resident, or removed from the group: trying again will not help.
             await self.tickets.mark_failed(note.id, permanent=True, error=str(exc))
@@ -89,6 +94,10 @@ class TicketOutbox:
             return 0
         except (RetryAfter, TelegramError) as exc:
             await self.tickets.mark_failed(note.id, permanent=False, error=str(exc))
+            return 0
+        except Exception as exc:  # a bug in one message must not hold up the others
+            log.exception("ticket notification %s (%s) could not be sent", note.id, note.kind)
+            await self.tickets.mark_failed(note.id, permanent=False, error=type(exc).__name__)
             return 0
         await self.tickets.mark_sent(note.id)
         return 1
@@ -109,10 +118,6 @@ def install_outbox(app: QRApplication) -> TicketOutbox:
     outbox.app = app
     services.scheduler.every(DRAIN_JOB_ID, DRAIN_EVERY_SECONDS, outbox.drain)
     return outbox
-
-
-def outbox_of(app: QRApplication) -> TicketOutbox:
-    return install_outbox(app)
 
 
 # -- rendering and sending one notification -----------------------------------------------------
@@ -224,7 +229,8 @@ async def _deliver_to_staff(bot: Bot, tickets: TicketService, note: Notification
     if note.kind not in _WITH_CARD:
         photo = note.params.get("photo_file_id")
         if note.kind == "info_added" and photo:
-            await bot.send_photo(chat_id, photo, caption=_caption(head), parse_mode="HTML")
+            caption, mode = _caption(head)
+            await bot.send_photo(chat_id, photo, caption=caption, parse_mode=mode)
         else:
             await _send(bot, chat_id, head)
         return
@@ -258,12 +264,13 @@ async def _send_photos(bot: Bot, chat_id: int, photos: Sequence[str], number: st
         await bot.send_media_group(chat_id, media, reply_parameters=reply_to)
 
 
-def _caption(text: str) -> str:
+def _caption(text: str) -> tuple[str, str | None]:
+    """A photo caption within Telegram's limit, and its parse mode."""
     if len(text) <= MAX_CAPTION:
-        return text
-    # A cut could split a tag; a caption that long is plain text anyway.
+        return text, "HTML"
+    # Cutting HTML could split a tag: a caption that long goes as plain text.
     plain = html_to_text(text)
-    return plain[: MAX_CAPTION - 1] + "…"
+    return plain[: MAX_CAPTION - 1] + "…", None
 
 
 async def _send(bot: Bot, chat_id: int, text: str,

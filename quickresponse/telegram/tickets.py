@@ -53,7 +53,7 @@ from quickresponse.ticket_presenter import (
     render_nearby,
     routing_label,
 )
-from quickresponse.tickets.service import MAX_DESCRIPTION, OPEN_STATES, NearbyTicket
+from quickresponse.tickets.service import MAX_DESCRIPTION, OPEN_STATES, NearbyTicket, State
 
 COMMANDS: list[tuple[str, str]] = [
     ("report", "tickets.cmd.report"),
@@ -337,10 +337,13 @@ async def take_report_text(update: Update, context: QRContext, conv: Conversatio
         else:
             await _send(update, t("tickets.report.phone_button_only", lang),
                         kb.phone_reply_keyboard(lang))
+    elif step is Step.CATEGORY and not session.draft.description:
+        # Typed before choosing the category: that is the description, kept rather than lost.
+        session.desk.set_description(session.draft, message.text)
+        await session.ask_next(t("tickets.report.description_kept", lang))
     else:
-        # Buttons are waiting; typing does not answer them. Ask again, nothing is lost.
-        await session.say(t("tickets.report.use_buttons", lang))
-        await session.ask_next()
+        # Buttons are waiting; typing does not answer them. Ask again.
+        await session.ask_next(t("tickets.report.use_buttons", lang))
 
 
 async def take_report_photo(update: Update, context: QRContext, conv: Conversation) -> None:
@@ -544,7 +547,7 @@ async def list_my_tickets(update: Update, context: QRContext) -> None:
     mine = await tickets.my_tickets(user_id)
     owned = set()
     for summary in mine:
-        if summary.state in OPEN_STATES:
+        if summary.state in OPEN_STATES or summary.state == State.RESOLVED:
             view = await tickets.view(summary.id)
             if view.resident_id == user_id:
                 owned.add(summary.id)
