@@ -361,6 +361,9 @@ async def test_my_tickets_lists_state_and_deadline_and_lets_me_add_or_withdraw(
     assert "已撤回" in text_of(calls)
     assert (await services.tickets.view(mine)).state == "withdrawn"
     assert "已被居民撤回" in text_of(to(calls, DONGCHENG_GROUP))
+    # The ticket's card in the group shows the end and loses its Claim button.
+    (card,) = to(calls, DONGCHENG_GROUP, "editMessageText")
+    assert "已撤回" in card.text and not card.buttons
     # A forged withdraw of the neighbour's ticket is refused.
     calls = await resident.press_data(f"twdok:{followed}")
     assert answer_of(calls).params["show_alert"] is True

@@ -20,7 +20,7 @@ from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from quickresponse.i18n import html_to_text, t
 from quickresponse.telegram import ticket_keyboards as kb
 from quickresponse.telegram.common import QRApplication
-from quickresponse.telegram.render import MAX_CAPTION, split_html
+from quickresponse.telegram.render import MAX_CAPTION, MAX_MESSAGE, split_html
 from quickresponse.ticket_presenter import (
     category_label,
     district_label,
@@ -233,6 +233,8 @@ async def _deliver_to_staff(bot: Bot, tickets: TicketService, note: Notification
             await bot.send_photo(chat_id, photo, caption=caption, parse_mode=mode)
         else:
             await _send(bot, chat_id, head)
+        if note.audience == "district" and not ticket.is_open:
+            await _retire_card(bot, tickets, ticket, head, lang)
         return
     card = await _send(bot, chat_id, head + "\n\n" + render_card(ticket, tickets.city, lang),
                        kb.staff_keyboard(ticket, lang))
@@ -247,6 +249,23 @@ async def _deliver_to_staff(bot: Bot, tickets: TicketService, note: Notification
     if ticket.latitude is not None and ticket.longitude is not None:
         await bot.send_location(chat_id, ticket.latitude, ticket.longitude,
                                 reply_parameters=reply_to)
+
+
+async def _retire_card(bot: Bot, tickets: TicketService, ticket: TicketView, head: str,
+                       lang: str) -> None:
+    """Show a finished ticket's end on its card in the group and take its buttons away."""
+    post = await tickets.group_post(ticket.id)
+    if post is None:
+        return
+    text = head + "\n\n" + render_card(ticket, tickets.city, lang)
+    if len(text) > MAX_MESSAGE:
+        return
+    try:
+        await bot.edit_message_text(text, chat_id=post[0], message_id=post[1],
+                                    parse_mode="HTML", disable_web_page_preview=True,
+                                    reply_markup=kb.staff_keyboard(ticket, lang))
+    except BadRequest:
+        pass  # deleted or too old to edit: the message above says what happened
 
 
 async def _send_photos(bot: Bot, chat_id: int, photos: Sequence[str], number: str,
