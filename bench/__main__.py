@@ -8,9 +8,10 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
 import sys
 
-from bench.common import Results, machine, table, write
+from bench.common import PROFILE_ENV, RESULTS, Results, machine, table, write
 
 BENCHMARKS = {
     "matcher": "bench.matcher_bench",
@@ -25,12 +26,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("names", nargs="*", metavar="name", help=", ".join(BENCHMARKS))
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--out", default="latest", help="result file name under bench/results/")
+    parser.add_argument("--profile", action="store_true",
+                        help="attach py-spy to the benchmarks' bot processes "
+                             "(collapsed stacks in bench/results/profiles/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     names = args.names or list(BENCHMARKS)
     unknown = [n for n in names if n not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    if args.profile:
+        os.environ[PROFILE_ENV] = str(RESULTS / "profiles")
     results = Results()
     for name in names:
         module = importlib.import_module(BENCHMARKS[name])

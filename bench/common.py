@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,3 +103,32 @@ class Stopwatch:
 
     def __exit__(self, *exc: object) -> None:
         self.seconds = time.perf_counter() - self.start
+
+
+PROFILE_ENV = "QR_BENCH_PROFILE"
+
+
+class Profiler:
+    """py-spy attached to a benchmark's child process when ``--profile`` is given (the
+    ``QR_BENCH_PROFILE`` directory); writes collapsed stacks to ``<dir>/<name>.txt``."""
+
+    def __init__(self, pid: int, name: str) -> None:
+        self._proc: subprocess.Popen[bytes] | None = None
+        directory = os.environ.get(PROFILE_ENV)
+        if not directory:
+            return
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        spy = Path(sys.executable).with_name("py-spy")
+        self.path = Path(directory) / f"{name}.txt"
+        self._proc = subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+             "--nonblocking", "-o", str(self.path)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
