@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -26,8 +25,25 @@ from quickresponse.services import build_matcher
 from quickresponse.telegram.render import split_html
 from quickresponse.textnorm import clean_user_text
 from quickresponse.ticket_presenter import render_card, render_draft
-from quickresponse.tickets.service import TicketView
-from tests.telegram_html import assert_valid_html, html_problems
+from quickresponse.tickets.service import NewTicket, TicketView
+from tests.conftest import ADMIN_ID
+from tests.telegram_html import assert_calls_valid, assert_valid_html, html_problems
+from tests.ticket_helpers import (
+    DONGCHENG,
+    DONGCHENG_GROUP,
+    HAIDIAN,
+    HAIDIAN_GROUP,
+    NEIGHBOUR,
+    RESIDENT,
+    STAFF,
+    TIANANMEN,
+    Person,
+    text_of,
+    to,
+    with_buttons,
+)
+
+HAIDIAN_STAFF = 2101
 
 # -- what residents send ---------------------------------------------------------------------------
 
@@ -61,7 +77,7 @@ def test_cleaned_text_has_no_controls_or_surrogates_and_keeps_its_limit(text, li
     cleaned = clean_user_text(text, limit)
     assert len(cleaned) <= limit
     cleaned.encode("utf-8")  # what Telegram and the database need: no lone surrogates
-    assert all(ch in "\n\t" or ord(ch) >= 0x20 and not 0x7f <= ord(ch) <= 0x9f
+    assert all(ch in "\n\t" or (ord(ch) >= 0x20 and not 0x7f <= ord(ch) <= 0x9f)
                for ch in cleaned)
     assert clean_user_text(cleaned, limit) == cleaned
 
@@ -161,4 +177,178 @@ def test_nan_and_infinity_are_not_coordinates():
         assert getattr(refused.value, "message_key", None), refused.value
 
 
-__all__ = ["Path"]
+async def count(services, model) -> int:  # type: ignore[no-untyped-def]
+    from sqlmodel import func, select
+
+    async def work(session):  # type: ignore[no-untyped-def]
+        return int((await session.exec(select(func.count()).select_from(model))).one())
+
+    return await services.db.run(work)
+
+
+# -- through the real application ------------------------------------------------------------------
+
+GENERIC = ("出了点问题", "something went wrong")
+
+
+@pytest.fixture
+def api(fake_api):  # type: ignore[no-untyped-def]
+    """The fake Bot API; when the test ends, everything the bot sent is checked: valid HTML,
+    within Telegram's limits, and never the "something went wrong" of an unhandled error."""
+    yield fake_api
+    assert_calls_valid(fake_api.calls)
+    for call in fake_api.calls:
+        shown = str(call.params.get("text") or call.params.get("caption") or "")
+        assert not any(g in shown for g in GENERIC), f"an unhandled error answered {call}"
+
+
+@pytest.fixture
+async def districts(services):  # type: ignore[no-untyped-def]
+    tickets = services.tickets
+    await tickets.add_staff(None, STAFF, DONGCHENG, display_name="王芳")
+    await tickets.add_staff(None, HAIDIAN_STAFF, HAIDIAN, display_name="赵敏")
+    await tickets.link_group(ADMIN_ID, DONGCHENG, DONGCHENG_GROUP)
+    await tickets.link_group(ADMIN_ID, HAIDIAN, HAIDIAN_GROUP)
+
+
+async def test_hostile_questions_get_an_answer_or_a_clear_refusal(app, api, services):
+    resident = Person(app, api, language_code="en")
+    for text in NASTY:
+        calls = await resident.send(text)
+        answers = to(calls, RESIDENT, "sendMessage")
+        assert answers, f"no answer to {text[:30]!r}"
+        if not clean_user_text(text, 10).strip("\n\t "):
+            assert "in words" in answers[-1].text
+    fire = to(await resident.send("<b>家里着火了</b> *_[救命]"), RESIDENT, "sendMessage")
+    assert "119" in fire[0].text and "<b>家里" not in fire[0].text
+    stored = await services.qa.gaps(days=1, limit=100)
+    for gap in stored:
+        gap.text.encode("utf-8")
+        assert "\u202e" not in gap.text and "\x00" not in gap.text
+
+
+async def test_a_report_survives_hostile_text_captions_names_and_coordinates(
+        app, api, services, districts):
+    name = "<b>Evil</b> & </a> \u202eCo\ud800"
+    resident = Person(app, api, first_name=name)
+    calls = await resident.send("/report")
+    calls = await resident.press(with_buttons(calls), "积水")
+    # Too long: refused with the limit, the report stays at this step.
+    calls = await resident.send("水" * 1001)
+    assert "1000" in text_of(calls)
+    calls = await resident.send(NASTY[0] + NASTY[2] + NASTY[4] + NASTY[5])
+    assert "照片" in with_buttons(calls).text
+    # A photo with a caption full of markup, then one with an empty caption.
+    calls = await resident.send(photo_id="photo-1", caption="<i>看</i> & *这里*")
+    calls = await resident.send(photo_id="photo-2", caption="")
+    calls = await resident.press(with_buttons(calls), "照片已发完")
+    assert "问题在哪里" in text_of(calls)
+    for point in ((91.0, 116.4), (39.9, 181.0), (math.nan, 116.4), (math.inf, 0.0)):
+        calls = await resident.send(location=point)
+        assert to(calls, RESIDENT, "sendMessage"), point
+        assert await services.conversations.get(RESIDENT, RESIDENT) is not None
+    calls = await resident.send(location=TIANANMEN)
+    calls = await resident.press(with_buttons(calls), "提供我的姓名")
+    summary = with_buttons(calls)
+    assert "&lt;b&gt;Evil" in summary.params["text"] or "Evil" in summary.text
+    calls = await resident.press(summary, "提交")
+    assert "#1" in text_of(to(calls, RESIDENT))
+    card = to(calls, DONGCHENG_GROUP, "sendMessage")[0]
+    assert "<script>" not in card.params["text"]
+    view = await services.tickets.view(1)
+    for stored in (view.description, view.contact_name or ""):
+        stored.encode("utf-8")
+        assert not any(ch in stored for ch in "\u202e\u202c\x00\x1b\ud800")
+    assert view.latitude == TIANANMEN[0]
+
+
+def forged_arguments(types: tuple[type, ...]) -> list[tuple[object, ...]]:
+    ints: list[object] = [0, -1, 2**31, 2**62, 1]
+    strs: list[object] = ["zz", "x" * 40, HAIDIAN, "..", "-"]
+    if not types:
+        return [()]
+    pools = [ints if kind is int else strs for kind in types]
+    return [tuple(pool[i % len(pool)] for pool in pools) for i in range(5)]
+
+
+async def test_forged_buttons_are_refused_without_acting_or_crashing(app, api, services,
+                                                                     districts):
+    from quickresponse.alerts.models import Alert
+    from quickresponse.telegram.codec import _ACTIONS
+    from quickresponse.tickets.models import DistrictChat, Staff
+
+    ticket = (await services.tickets.file(NewTicket(
+        resident_id=NEIGHBOUR, lang="zh", category="manhole", description="路口井盖丢了",
+        district_id=DONGCHENG, routing_method="location", latitude=TIANANMEN[0],
+        longitude=TIANANMEN[1]))).ticket
+    people = [
+        Person(app, api, user_id=RESIDENT),  # a resident in their private chat
+        Person(app, api, user_id=HAIDIAN_STAFF, chat_id=DONGCHENG_GROUP),  # the wrong district
+    ]
+    forged: list[str] = ["", "x", "nope:1", "forgetme", "fb:1:2:3", "fb:１:1", "e:火:1",
+                         "sclaim:" + "9" * 25, "t:" + "a" * 60]
+    for name, act in sorted(_ACTIONS.items()):
+        forged += [":".join([name, *map(str, args)]) for args in forged_arguments(act.types)]
+        forged.append(f"{name}:1:2:3:4")
+    forged += [f"{act}:{ticket.id}" for act in ("sclaim", "sresolve", "sreject", "sdup",
+                                                 "snote", "sxfer", "twd", "twdok", "tadd")]
+    forged += [f"sxferto:{ticket.id}:{HAIDIAN}", f"tsolved:{ticket.id}:1",
+               f"tsat:{ticket.id}:satisfied", "al_apr:1", "al_cxly:1"]
+    for person in people:
+        for data in forged:
+            if len(data.encode()) > 64:
+                continue  # Telegram itself refuses such buttons
+            before = len(api.calls)
+            await person.press_data(data)
+            answers = [c for c in api.calls[before:] if c.method == "answerCallbackQuery"]
+            assert len(answers) == 1, (data, [c.method for c in api.calls[before:]])
+
+    after = await services.tickets.view(ticket.id)
+    assert (after.state, after.claimed_by, after.district_id) == ("new", None, DONGCHENG)
+    assert await count(services, Alert) == 0
+    assert await count(services, Staff) == 2
+    assert await count(services, DistrictChat) == 2
+
+
+async def test_commands_from_people_without_the_role_change_nothing(app, api, services,
+                                                                   districts):
+    from quickresponse.alerts.models import Alert
+    from quickresponse.telegram.app import handler_modules
+    from quickresponse.tickets.models import DistrictChat, Staff
+
+    ticket = (await services.tickets.file(NewTicket(
+        resident_id=NEIGHBOUR, lang="en", category="manhole", description="manhole open",
+        district_id=DONGCHENG, routing_method="location", latitude=TIANANMEN[0],
+        longitude=TIANANMEN[1], contact_consent=True, contact_phone="13800138000"))).ticket
+    commands = [name for module in handler_modules() for name, _ in module.COMMANDS]
+    arguments = ["", " 99999999999999999999", " -1", f" {ticket.id}", " <b>x</b> & *_[",
+                 f" add {RESIDENT} {DONGCHENG}", f" {DONGCHENG}", " \u202e\ud800", " #１"]
+    people = [Person(app, api, user_id=RESIDENT, language_code="en"),
+              Person(app, api, user_id=RESIDENT, chat_id=DONGCHENG_GROUP),
+              Person(app, api, user_id=HAIDIAN_STAFF, chat_id=DONGCHENG_GROUP)]
+    for person in people:
+        for command in commands:
+            for argument in arguments:
+                calls = await person.send(f"/{command}{argument}")
+                if command == "forgetme":
+                    continue  # asks first; nothing happens without the confirmation
+                assert calls or person.chat_id is not None, f"/{command}{argument}: silence"
+                shown = text_of(calls)
+                assert "13800138000" not in shown, f"/{command}{argument} showed a phone"
+            await person.send("/cancel")
+    after = await services.tickets.view(ticket.id)
+    assert (after.state, after.claimed_by, after.district_id) == ("new", None, DONGCHENG)
+    assert await count(services, Alert) == 0
+    assert await count(services, Staff) == 2
+    assert await count(services, DistrictChat) == 2
+
+
+async def test_impossible_coordinates_outside_a_flow_are_refused(app, api, services):
+    resident = Person(app, api, language_code="en")
+    for point in ((91.0, 116.4), (-90.5, 0.0), (39.9, -181.0), (math.nan, math.nan),
+                  (math.inf, 116.4)):
+        calls = await resident.send(location=point)
+        assert to(calls, RESIDENT, "sendMessage"), point
+    from quickresponse.tickets.models import Ticket
+
+    assert await count(services, Ticket) == 0
