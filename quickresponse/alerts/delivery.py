@@ -156,7 +156,8 @@ class TokenBucket:
     def __init__(self, rate: float, *, monotonic: Monotonic, sleep: Sleep,
                  burst: float | None = None) -> None:
         self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, min(rate, 30.0) / 3)
+        # A small burst: Telegram counts per second, so a full second's burst could exceed it.
+        self.capacity = burst if burst is not None else max(1.0, rate / 20)
         self._tokens = self.capacity
         self._monotonic = monotonic
         self._sleep = sleep
@@ -243,7 +244,8 @@ class Broadcaster:
         # About two seconds of sending per claim: small enough that a crash leaves few rows
         # leased, big enough that claiming is not the bottleneck.
         self.batch_size = batch_size or max(10, min(1000, int(rate * 2)))
-        self.concurrency = max(2, min(64, int(rate)))
+        # Enough sends in flight to reach the rate over a slow link (1000/s at 250 ms each).
+        self.concurrency = max(2, min(256, int(rate / 4)))
         # Recipients whose sends failed transiently since the Bot API last answered.
         self._failing_chats: set[int] = set()
 
@@ -318,42 +320,63 @@ class Broadcaster:
         """
         writer = _OutcomeWriter(self._db, self._clock, self._monotonic)
         last_progress = self._monotonic()
+        # Claimed rows waiting to be sent, each with the lease of its batch. The next batch is
+        # claimed while this one still has half left, so workers never idle at a batch end.
+        queue: deque[tuple[_Claimed, _Lease]] = deque()
+        low_water = max(1, self.batch_size // 2)
+        claim_lock = asyncio.Lock()
+        exhausted = False
+
+        async def fill() -> None:
+            nonlocal exhausted, last_progress
+            async with claim_lock:
+                if exhausted or len(queue) >= low_water:
+                    return
+                await writer.flush()
+                if progress is not None and \
+                        self._monotonic() - last_progress >= PROGRESS_SECONDS:
+                    last_progress = self._monotonic()
+                    await progress(alert_id, await self.stats(alert_id), final=False)
+                if keep_going is not None and not await keep_going():
+                    # Cancelled, superseded or expired: nothing more goes out.
+                    exhausted = True
+                    dropped = [row.id for row, _ in queue]
+                    queue.clear()
+                    await self._cancel_pending(alert_id, also=dropped)
+                    return
+                batch = await self._claim(alert_id)
+                if not batch:
+                    exhausted = True
+                    return
+                lease = _Lease(self, [row.id for row in batch])
+                queue.extend((row, lease) for row in batch)
+
+        async def worker() -> None:
+            while True:
+                if not exhausted and len(queue) < low_water:
+                    await fill()
+                if not queue:
+                    if exhausted:
+                        return
+                    continue
+                row, lease = queue.popleft()
+                outcome = await self._send_one(row, messages, sender, lease)
+                lease.done(row.id)
+                await writer.add(outcome)
+
         # Outcomes are written within FLUSH_SECONDS even while sending stalls (flood control,
         # an outage): a process killed during such a pause must not forget what it sent.
         flusher = asyncio.create_task(writer.flush_periodically())
         try:
-            while True:
-                if keep_going is not None and not await keep_going():
-                    await self._cancel_pending(alert_id)
-                    break
-                batch = await self._claim(alert_id)
-                if not batch:
-                    break
-                leased = _Lease(self, [row.id for row in batch])
-                queue: deque[_Claimed] = deque(batch)
-
-                async def worker(
-                    queue: deque[_Claimed] = queue, leased: _Lease = leased
-                ) -> None:
-                    while queue:
-                        row = queue.popleft()
-                        outcome = await self._send_one(row, messages, sender, leased)
-                        leased.done(row.id)
-                        await writer.add(outcome)
-
-                try:
-                    async with asyncio.TaskGroup() as group:
-                        for _ in range(min(self.concurrency, len(batch))):
-                            group.create_task(worker())
-                except BaseExceptionGroup as failed:
-                    # Sending errors are outcomes; what gets here stops the process (a crash,
-                    # a shutdown): raise it as itself, the rows in flight are resumed later.
-                    raise failed.exceptions[0] from None
-                await writer.flush()
-                if progress is not None and self._monotonic() - last_progress >= \
-                        PROGRESS_SECONDS:
-                    last_progress = self._monotonic()
-                    await progress(alert_id, await self.stats(alert_id), final=False)
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(self.concurrency):
+                        group.create_task(worker())
+            except BaseExceptionGroup as failed:
+                # Sending errors are outcomes; what gets here stops the broadcast (a crash, a
+                # shutdown, the database gone): raise it as itself. Rows in flight keep their
+                # lease and are resumed later.
+                raise failed.exceptions[0] from None
         finally:
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -460,13 +483,21 @@ class Broadcaster:
 
         return await self._db.run(work)
 
-    async def _cancel_pending(self, alert_id: int) -> None:
+    async def _cancel_pending(self, alert_id: int, *, also: Sequence[int] = ()) -> None:
+        """Pending rows, and ``also`` rows this process claimed but did not send, are
+        cancelled."""
         async def work(session: AsyncSession) -> None:
             await session.exec(  # type: ignore[call-overload]
                 update(AlertDelivery)
                 .where(col(AlertDelivery.alert_id) == alert_id)
                 .where(col(AlertDelivery.state) == "pending")
                 .values(state="cancelled"))
+            if also:
+                await session.exec(  # type: ignore[call-overload]
+                    update(AlertDelivery)
+                    .where(col(AlertDelivery.id).in_(list(also)))
+                    .where(col(AlertDelivery.state) == "sending")
+                    .values(state="cancelled", lease_until=None))
 
         await self._db.run(work)
 
