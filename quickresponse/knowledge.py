@@ -19,6 +19,8 @@ import yaml
 from quickresponse.errors import KnowledgeBaseInvalid, UnknownEntry
 from quickresponse.i18n import LANGS
 
+# libyaml's safe loader when PyYAML was built with it (about ten times faster), else pure Python.
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
 CATEGORIES_FILE = "categories.yaml"
 # Telegram allows 4096 characters in a message; an answer leaves room for a title, a warning
@@ -135,7 +137,7 @@ def _lang_lists(
 def _parse_entry(path: Path, problems: list[Problem]) -> Entry | None:
     rel = path.name
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         problems.append(Problem(rel, "file", f"not valid YAML: {exc}".splitlines()[0]))
         return None
@@ -215,7 +217,7 @@ def _load_categories(directory: Path, problems: list[Problem]) -> dict[str, Cate
         problems.append(Problem(CATEGORIES_FILE, "file", "missing"))
         return {}
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_YamlLoader) or []
     except yaml.YAMLError as exc:
         problems.append(Problem(CATEGORIES_FILE, "file", f"not valid YAML: {exc}".splitlines()[0]))
         return {}
@@ -286,9 +288,31 @@ def _shared_examples(entries: Iterable[Entry]) -> list[Problem]:
     return problems
 
 
+_LOADED: dict[tuple[Path, tuple[tuple[str, int, int], ...]], KnowledgeBase] = {}
+
+
+def _fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    files = []
+    for path in sorted(directory.glob("*.yaml")):
+        stat = path.stat()
+        files.append((path.name, stat.st_mtime_ns, stat.st_size))
+    return tuple(files)
+
+
 def load_knowledge_base(directory: Path) -> KnowledgeBase:
-    """Load and validate; raise :class:`KnowledgeBaseInvalid` listing every problem."""
+    """Load and validate; raise :class:`KnowledgeBaseInvalid` listing every problem.
+
+    A valid knowledge base is kept per process and read again only when a file changes, so
+    that the CLI, the console and every test that builds services do not parse it again.
+    """
+    key = (directory.resolve(), _fingerprint(directory)) if directory.is_dir() else None
+    if key is not None and key in _LOADED:
+        return _LOADED[key]
     kb, problems = check_knowledge_base(directory)
     if problems:
         raise KnowledgeBaseInvalid([str(p) for p in problems])
+    if key is not None:
+        if len(_LOADED) >= 8:
+            _LOADED.clear()
+        _LOADED[key] = kb
     return kb

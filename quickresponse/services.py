@@ -60,12 +60,24 @@ class Services:
         await self.db.close()
 
 
+_MATCHERS: dict[tuple[int, float, float], tuple[KnowledgeBase, Matcher]] = {}
+
+
 def build_matcher(kb: KnowledgeBase, settings: Settings) -> Matcher:
-    return Matcher(
+    """The matcher for ``kb``; built once per knowledge base and thresholds in a process."""
+    key = (id(kb), settings.answer_threshold, settings.suggest_threshold)
+    cached = _MATCHERS.get(key)
+    if cached is not None and cached[0] is kb:
+        return cached[1]
+    matcher = Matcher(
         kb,
         answer_threshold=settings.answer_threshold,
         suggest_threshold=settings.suggest_threshold,
     )
+    if len(_MATCHERS) >= 8:
+        _MATCHERS.clear()
+    _MATCHERS[key] = (kb, matcher)
+    return matcher
 
 
 async def build_services(
