@@ -176,3 +176,17 @@ async def test_a_notice_that_could_not_be_delivered_is_offered_again(services, c
     assert seen == ["missed", "missed"]
     await alerts.run_due()
     assert seen == ["missed", "missed"]
+
+
+async def test_without_a_sender_due_alerts_wait_rather_than_fail(services, clock, time):
+    alerts = alert_service(services, time)
+    await add_residents(services, [1], [CHAOYANG])
+    view = await _schedule(alerts, clock, in_minutes=1)
+    clock.advance(minutes=2)
+    report = await alerts.run_due()  # e.g. the sweep firing before the bot attached its sender
+    assert report.started == () and report.missed == ()
+    assert (await alerts.get(view.id)).state == AlertState.SCHEDULED
+    sender = FakeSender()
+    alerts.attach(sender)
+    assert (await alerts.run_due()).started == (view.id,)
+    assert [chat for chat, _, _ in sender.sent] == [1]

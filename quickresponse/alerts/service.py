@@ -16,6 +16,7 @@ original; it goes to the original's recipients as well as the current subscriber
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import and_, exists, func, or_, union, update
+from sqlalchemy import and_, case, exists, func, or_, union, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -657,6 +658,10 @@ class AlertService:
             if overdue > grace or as_utc(row.expires_at) <= now:
                 if await self._mark_missed(row.id, now):
                     missed.append(row.id)
+            elif self._sender is None:
+                # Nothing can go out yet (the front end attaches its sender at start): the
+                # alert stays scheduled and a later run starts it.
+                log.warning("alerts: #%s is due but no sender is attached yet", row.id)
             elif await self._start(row, now, is_late=overdue > LATE_AFTER):
                 started.append(row.id)
                 if overdue > LATE_AFTER:
@@ -666,6 +671,9 @@ class AlertService:
             stmt = select(Alert.id).where(Alert.state == AlertState.SENDING.value)
             return [i for i in (await session.exec(stmt)).all() if i is not None]
 
+        if self._sender is None:
+            await self._flush_notices()
+            return DueReport(missed=tuple(missed), expired=tuple(expired))
         to_deliver = await self._db.run(sending)
         resumed = [i for i in to_deliver if i not in started and i not in self._running]
         await self._flush_notices()
@@ -696,6 +704,10 @@ class AlertService:
                 self._background.discard(done)
                 if self._running.get(alert_id) is done:
                     del self._running[alert_id]
+                if not done.cancelled() and done.exception() is not None:
+                    # Background broadcasts have nobody awaiting them; the next sweep resumes.
+                    log.error("alerts: broadcast of #%s stopped", alert_id,
+                              exc_info=done.exception())
 
             task.add_done_callback(forget)
         return task
@@ -815,7 +827,7 @@ class AlertService:
                            and_(col(Alert.state) == AlertState.CANCELLED.value,
                                 col(Alert.finished_at).is_(None))))
                 .where(~open_rows)
-                .values(state=case_state(state), finished_at=now))
+                .values(state=_final_state(state), finished_at=now))
             if result.rowcount != 1:
                 return False
             session.add(AlertNotice(kind="finished", alert_id=alert_id,
@@ -887,10 +899,8 @@ class AlertService:
         return _view(row, ordered, await stats_in(session, row.id))
 
 
-def case_state(state: AlertState) -> Any:
+def _final_state(state: AlertState) -> Any:
     """The final state, except that a cancelled alert stays cancelled."""
-    from sqlalchemy import case
-
     return case((col(Alert.state) == AlertState.CANCELLED.value, AlertState.CANCELLED.value),
                 else_=state.value)
 
@@ -919,7 +929,9 @@ def _clean_text(text: str | None, default: str, lang: str) -> str:
     if text is None:
         return default
     cleaned = clean_user_text(text, MAX_TEXT_CHARS + 1)
-    if not cleaned or len(cleaned) > MAX_TEXT_CHARS:
+    # Counted as sent: escaped for Telegram HTML (an "&" is five characters), so that the
+    # message with its heading always fits one Telegram message.
+    if not cleaned or len(html.escape(cleaned, quote=False)) > MAX_TEXT_CHARS:
         raise AlertTextInvalid(f"{lang} text is empty or longer than {MAX_TEXT_CHARS}",
                                lang=lang, limit=MAX_TEXT_CHARS)
     return cleaned
