@@ -172,12 +172,15 @@ def parse_duration(value: object, where: str) -> timedelta:
 
 def city_directory(spec: str) -> Path:
     """``beijing`` -> the shipped directory; anything with a slash or an existing path as is."""
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    shipped = CITIES_DIR / spec
-    if shipped.is_dir():
-        return shipped
+    try:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            return path.resolve()
+        shipped = CITIES_DIR / spec
+        if shipped.is_dir():
+            return shipped
+    except (OSError, ValueError):  # a NUL byte, a name too long ...
+        pass
     raise ConfigError(
         f"QR_CITY: {spec!r} is neither a city shipped in {CITIES_DIR} nor a directory")
 
@@ -188,7 +191,7 @@ def load_city(spec: str) -> City:
     path = directory / "city.yaml"
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: must be a mapping")

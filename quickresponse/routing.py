@@ -112,7 +112,16 @@ class Router:
             props = feature.get("properties") or {}
             district_id = str(props.get("adcode", props.get("id", "")))
             if self.city.has_district(district_id):
-                geom = shape(feature["geometry"])
+                try:
+                    geom = shape(feature["geometry"])
+                except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                    raise ConfigError(f"{self.city.boundaries_path}: district {district_id}: "
+                                      f"not a GeoJSON geometry ({exc})") from exc
+                west, south, east, north = geom.bounds
+                if geom.is_empty or not (-180 <= west <= east <= 180 and -90 <= south <= north
+                                         <= 90):
+                    raise ConfigError(f"{self.city.boundaries_path}: district {district_id}: "
+                                      "coordinates outside longitude -180..180, latitude -90..90")
                 geometries[district_id] = (
                     geom if district_id not in geometries else geometries[district_id].union(geom))
         missing = [d.id for d in self.city.districts if d.id not in geometries]

@@ -124,9 +124,15 @@ def detect_language(text: str, default: str = "zh") -> str:
     return "zh" if cjk >= latin_words else "en"
 
 
+# Direction overrides, embeddings and isolates, direction marks, zero-width spaces and stray
+# byte-order marks: invisible, never needed in Chinese or English, and able to make a text read
+# differently than it was typed. Zero-width (non-)joiners stay: emoji sequences need them.
+_INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
 def clean_user_text(text: str, limit: int) -> str:
     """Strip control characters and surrounding space from free text a user sends; cut to limit."""
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", _INVISIBLE.sub("", text))
     text = "".join(
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -79,6 +80,7 @@ def test_cleaned_text_has_no_controls_or_surrogates_and_keeps_its_limit(text, li
     cleaned.encode("utf-8")  # what Telegram and the database need: no lone surrogates
     assert all(ch in "\n\t" or (ord(ch) >= 0x20 and not 0x7f <= ord(ch) <= 0x9f)
                for ch in cleaned)
+    assert not any(ch in cleaned for ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2069\u200b")
     assert clean_user_text(cleaned, limit) == cleaned
 
 
@@ -352,3 +354,187 @@ async def test_impossible_coordinates_outside_a_flow_are_refused(app, api, servi
     from quickresponse.tickets.models import Ticket
 
     assert await count(services, Ticket) == 0
+
+
+# -- settings, knowledge-base files, city files ----------------------------------------------------
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("QR_QUESTION_RETENTION_DAYS", "0"),
+    ("QR_QUESTION_RETENTION_DAYS", "-5"),
+    ("QR_PERSONAL_DATA_RETENTION_DAYS", "abc"),
+    ("QR_PERSONAL_DATA_RETENTION_DAYS", "99999"),
+    ("QR_ADMIN_IDS", "1,<b>2</b>"),
+    ("QR_WEBHOOK_SECRET", "short"),
+    ("QR_WEBHOOK_SECRET", "has spaces and <tags> " * 2),
+    ("QR_WEBHOOK_PORT", "70000"),
+    ("QR_BROADCAST_RATE", "nan"),
+    ("QR_BROADCAST_RATE", "1e9"),
+    ("QR_ANSWER_THRESHOLD", "\u202e50"),
+    ("QR_TIMEZONE", "../../etc/passwd"),
+    ("QR_CITY", "../../../etc"),
+    ("QR_CITY", "x" * 5000),
+])
+def test_a_bad_setting_is_refused_with_its_name(monkeypatch, name, value):
+    from quickresponse.errors import ConfigError
+    from quickresponse.settings import load_settings
+
+    monkeypatch.setenv(name, value)
+    try:
+        settings = load_settings(_env_file=None)
+    except ConfigError as exc:
+        assert name in exc.detail and "\n" not in exc.detail
+        return
+    # A setting only checked where it is used must be refused there, just as clearly.
+    assert name == "QR_CITY"
+    from quickresponse.districts import load_city
+
+    with pytest.raises(ConfigError) as refused:
+        load_city(settings.city)
+    assert "QR_CITY" in refused.value.detail or "city.yaml" in refused.value.detail
+
+
+def test_a_city_name_with_a_nul_byte_is_refused_clearly():
+    from quickresponse.districts import load_city
+    from quickresponse.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="QR_CITY"):
+        load_city("bei\x00jing")
+
+
+ENTRY = """id: {id}
+category: basics
+title: {{zh: "{title}", en: "{title}"}}
+answer:
+  zh: "{answer}"
+  en: "{answer}"
+examples:
+  zh: [报警电话是多少, 急救电话是什么, 紧急电话有哪些]
+  en: [what is the police number, which number for an ambulance, list of emergency numbers]
+keywords: {{zh: [报警电话], en: [emergency number]}}
+sources:
+  - {{title: "Handbook <b> & </a>", url: "https://example.org/?a=1&b=<2>"}}
+reviewed: 2026-11-29
+"""
+
+
+def write_kb(directory, entries: dict[str, str | bytes]):  # type: ignore[no-untyped-def]
+    from tests.conftest import FIXTURES
+
+    directory.mkdir()
+    (directory / "categories.yaml").write_bytes(
+        (FIXTURES / "kb_small" / "categories.yaml").read_bytes())
+    for name, content in entries.items():
+        path = directory / f"{name}.yaml"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return directory
+
+
+def test_broken_knowledge_base_files_are_reported_not_crashed_on(tmp_path):
+    from quickresponse.knowledge import check_knowledge_base
+
+    directory = write_kb(tmp_path / "kb", {
+        "not-utf8": b"id: not-utf8\ncategory: basics\ntitle: {zh: \xff\xfe, en: x}\n",
+        "nul": "id: nul\x00\ncategory: basics\n",
+        "empty": "",
+        "a-list": "- just\n- a list\n",
+        "deep": "id: deep\nanswer: " + "[" * 5000 + "]" * 5000 + "\n",
+        "good": ENTRY.format(id="good", title="报警电话", answer="报警 110"),
+    })
+    _kb, problems = check_knowledge_base(directory)
+    named = {problem.path for problem in problems}
+    assert {"not-utf8.yaml", "nul.yaml", "empty.yaml", "a-list.yaml", "deep.yaml"} <= named
+    assert "good.yaml" not in named
+
+
+def test_markup_in_knowledge_base_texts_is_shown_as_text(tmp_path):
+    from quickresponse.knowledge import check_knowledge_base
+    from quickresponse.presenter import render_entry
+
+    directory = write_kb(tmp_path / "kb", {
+        "markup": ENTRY.format(id="markup", title="<b>报警 & </a>",
+                               answer="拨打 <b>110</b> & 说清 </a> *地址* " + "&" * 2900),
+    })
+    kb, problems = check_knowledge_base(directory)
+    assert problems == []
+    entry = kb.get("markup")
+    for lang in ("zh", "en"):
+        rendered = render_entry(entry, lang)
+        assert "&lt;b&gt;110&lt;/b&gt;" in rendered
+        for part in split_html(rendered):
+            assert_valid_html(part)
+
+
+def copy_city(tmp_path, edit) -> Path:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from quickresponse.districts import city_directory
+
+    target = tmp_path / "city"
+    shutil.copytree(city_directory("beijing"), target)
+    path = target / "city.yaml"
+    path.write_bytes(edit(path.read_bytes()))
+    return target
+
+
+@pytest.mark.parametrize("edit", [
+    lambda raw: b"\xff\xfe" + raw,
+    lambda raw: raw.replace(b"id: waterlogging", b"id: <b>waterlogging"),
+    lambda raw: raw.replace(b"claim: 30m", b"claim: soon"),
+    lambda raw: raw.replace(b"boundaries_file:", b"boundaries_file: ../../../etc/passwd #"),
+    lambda raw: b"",
+    lambda raw: b"- a\n- list\n",
+    lambda raw: raw + b"\nsla: [\n",
+], ids=["not-utf8", "markup-in-id", "bad-duration", "boundaries-elsewhere", "empty", "list",
+        "broken-yaml"])
+def test_broken_city_files_are_refused_with_a_clear_error(tmp_path, edit):
+    from quickresponse.districts import load_city
+    from quickresponse.errors import ConfigError
+    from quickresponse.routing import Router
+
+    directory = copy_city(tmp_path, edit)
+    with pytest.raises(ConfigError) as refused:
+        Router(load_city(str(directory)))
+    assert "city" in str(refused.value.detail) or "boundaries" in str(refused.value.detail)
+
+
+def test_impossible_district_boundaries_are_refused(tmp_path):
+    import json
+
+    from quickresponse.districts import load_city
+    from quickresponse.errors import ConfigError
+    from quickresponse.routing import Router
+
+    directory = copy_city(tmp_path, lambda raw: raw)
+    path = directory / "districts.geojson"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["features"][0]["geometry"] = {"type": "Polygon",
+                                       "coordinates": [[[0, 91], [1, 91], [1, 92], [0, 91]]]}
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError):
+        Router(load_city(str(directory)))
+
+
+async def test_warning_texts_with_markup_reach_residents_as_text(services):
+    from quickresponse.alerts.errors import AlertTextInvalid
+    from quickresponse.alerts.hazards import Hazard, Level
+    from quickresponse.alerts.service import MAX_TEXT_CHARS, AlertDraft
+
+    def draft(text: str) -> AlertDraft:
+        return AlertDraft(hazard=Hazard.RAINSTORM, level=Level.RED, district_ids=None,
+                          text_zh=text, text_en=text,
+                          expires_at=services.clock.now() + timedelta(hours=3))
+
+    # The most a warning may hold once escaped, to every district: still one message.
+    longest = "<b>撤离</b> & </a> *立即* \u202e"
+    longest += "&" * ((MAX_TEXT_CHARS - len(escape(longest))) // 5)
+    view = await services.alerts.compose(ADMIN_ID, draft(longest))
+    for lang in ("zh", "en"):
+        html = services.alerts.message_html(view, lang)
+        assert "&lt;b&gt;撤离" in html and "\u202e" not in html  # no direction override
+        assert_valid_html(html)
+    # Longer than that once escaped is refused when composing, not failed for every recipient.
+    with pytest.raises(AlertTextInvalid):
+        await services.alerts.compose(ADMIN_ID, draft(longest + "&"))
