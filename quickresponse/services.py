@@ -14,6 +14,7 @@ from quickresponse.db import Database
 from quickresponse.districts import City, load_city
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
+from quickresponse.monitoring import TicketGauge
 from quickresponse.privacy import PrivacyService
 from quickresponse.qa import QAService
 from quickresponse.routing import Router
@@ -46,6 +47,7 @@ class Services:
     subscriptions: SubscriptionService
     alerts: AlertService
     privacy: PrivacyService
+    ticket_gauge: TicketGauge
 
     async def start_background(self) -> None:
         """Start the scheduler and rebuild every feature's jobs from the database."""
@@ -53,6 +55,7 @@ class Services:
         await self.ticket_sla.restore_jobs(self.scheduler)
         await self.alerts.restore_jobs(self.scheduler)
         await self.privacy.restore_jobs(self.scheduler)
+        await self.ticket_gauge.restore_jobs(self.scheduler)
 
     async def close(self) -> None:
         self.scheduler.shutdown()
@@ -116,4 +119,5 @@ async def build_services(
             question_retention_days=settings.question_retention_days,
             personal_data_retention_days=settings.personal_data_retention_days,
         ),
+        ticket_gauge=TicketGauge(db, clock),
     )
