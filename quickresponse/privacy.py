@@ -82,6 +82,8 @@ class ForgetReport:
     follows: int = 0
     photos: int = 0
     deliveries: int = 0
+    # The anonymised tickets, so that a front end can refresh what it showed of them.
+    ticket_ids: tuple[int, ...] = ()
 
     @property
     def anything(self) -> bool:
@@ -159,6 +161,7 @@ class PrivacyService:
             user_row=bool(user_row), questions=questions, conversations=conversations,
             subscriptions=subscriptions, tickets_anonymised=anonymised, follows=follows,
             photos=photos + ticket_photos, deliveries=deliveries,
+            ticket_ids=tuple(i for i in ticket_ids if i is not None),
         )
 
     # -- retention ------------------------------------------------------------------------------

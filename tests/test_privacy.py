@@ -375,3 +375,26 @@ async def test_someone_elses_forgetme_button_deletes_nothing(app, fake_api, serv
                                                  language_code="en"))
         assert "no longer valid" in fake_api.last("answerCallbackQuery").params["text"]
     assert await count(services, User) == 2
+
+
+async def test_forgetting_also_anonymises_the_card_in_the_district_group(app, fake_api,
+                                                                          services):
+    group = -100105
+    await services.tickets.add_staff(ADMIN_ID, STAFF, CHAOYANG)
+    await services.tickets.link_group(ADMIN_ID, CHAOYANG, group)
+    await services.tickets.file(new_ticket(RESIDENT, "我家门口积水很深，我是张三"))
+    card = fake_api.last(chat_id=group)
+    assert PHONE in card.text and "张三" in card.text
+
+    await app.process_update(message_update(app.bot, "/forgetme", user_id=RESIDENT))
+    asked = fake_api.last(chat_id=RESIDENT)
+    await app.process_update(callback_update(app.bot, asked.button("是的"), user_id=RESIDENT))
+    posted = await services.tickets.group_post(1)
+    assert posted is not None and posted[0] == group
+    edited = [c for c in fake_api.sent("editMessageText", group)
+              if int(c.params["message_id"]) == posted[1]]
+    assert edited, "the group's card was not updated"
+    shown = edited[-1].text
+    assert PHONE not in shown and "张三" not in shown
+    assert "匿名化" in shown and REDACTED in shown
+    assert edited[-1].buttons, "staff can still work the ticket from the card"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from quickresponse.errors import NotPermitted, StaleAction
@@ -10,7 +13,11 @@ from quickresponse.i18n import html_to_text, t
 from quickresponse.privacy import ForgetReport
 from quickresponse.telegram.codec import action, decode
 from quickresponse.telegram.common import QRApplication, QRContext, edit_or_reply, reply, user_lang
-from quickresponse.telegram.render import button_text
+from quickresponse.telegram.render import MAX_MESSAGE, button_text
+from quickresponse.telegram.ticket_keyboards import staff_keyboard
+from quickresponse.ticket_presenter import render_card
+
+log = logging.getLogger(__name__)
 
 COMMANDS: list[tuple[str, str]] = [("forgetme", "privacy.cmd.forgetme")]
 
@@ -71,6 +78,28 @@ async def forget_me(update: Update, context: QRContext) -> None:
     report = await context.services.privacy.forget(user.id)
     await query.answer()
     await edit_or_reply(update, render_forgotten(report, lang))
+    for ticket_id in report.ticket_ids:
+        await _anonymise_group_post(context, ticket_id)
+
+
+async def _anonymise_group_post(context: QRContext, ticket_id: int) -> None:
+    """Show the anonymised ticket on its card in the district group (the name, phone and words
+    the card showed go with it); photos and locations posted beside it cannot be recalled."""
+    services = context.services
+    post = await services.tickets.group_post(ticket_id)
+    if post is None:
+        return
+    lang = services.settings.default_language
+    view = await services.tickets.view(ticket_id)
+    text = t("privacy.card_head", lang) + "\n\n" + render_card(view, services.city, lang)
+    if len(text) > MAX_MESSAGE:
+        return
+    try:
+        await context.bot.edit_message_text(
+            text, chat_id=post[0], message_id=post[1], parse_mode="HTML",
+            disable_web_page_preview=True, reply_markup=staff_keyboard(view, lang))
+    except BadRequest as exc:  # deleted, too old: nothing more to do
+        log.info("could not anonymise the group card of ticket %s: %s", ticket_id, exc)
 
 
 def register(app: QRApplication) -> None:
