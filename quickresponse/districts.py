@@ -209,6 +209,11 @@ def _names(data: dict[str, Any], where: str) -> tuple[str, str]:
     name = _require(data, "name", where)
     if not isinstance(name, dict) or not all(isinstance(name.get(lang), str) for lang in LANGS):
         raise ConfigError(f"{where}: 'name' needs zh and en strings")
+    if set(name) != set(LANGS):
+        # e.g. {en: Power, water, gas} in flow style: YAML read the commas as more keys.
+        extra = ", ".join(sorted(str(k) for k in set(name) - set(LANGS)))
+        raise ConfigError(f"{where}: 'name' has keys other than zh and en ({extra}); "
+                          "quote a name that contains commas")
     return name["zh"].strip(), name["en"].strip()
 
 

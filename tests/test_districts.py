@@ -59,6 +59,7 @@ def test_every_category_has_names_in_both_languages(beijing):
             "person_help", "other"} <= ids
     for category in beijing.categories:
         assert category.name_zh and category.name_en and category.name_zh != category.name_en
+    assert beijing.category("outage").name_en == "Power, water, gas or heating outage"
 
 
 def test_township_stems():
@@ -117,6 +118,8 @@ def test_another_city_is_a_directory_not_code(tmp_path):
     (lambda c: c["districts"][1].update(aliases=["朝阳"]), "also used by district"),
     (lambda c: c.update(boundaries_file="missing.geojson"), "missing"),
     (lambda c: c["districts"][0].update(group_chat_id="group"), "group_chat_id"),
+    # What an unquoted "{en: Power, water, gas}" in flow style reads as.
+    (lambda c: c["categories"][0]["name"].update(water=None), "quote a name"),
 ])
 def test_a_broken_city_file_is_refused_with_a_reason(tmp_path, change, message):
     directory = _copy_city(tmp_path)
