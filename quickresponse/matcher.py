@@ -34,22 +34,47 @@ forecasts, fines, taxes, visas) are recognised by their shape and get ``none`` u
 keyword is plainly in the message. An urgent message is answered with its best topic at the
 lower (suggest) threshold: the numbers to call come first either way.
 
-Per message the work is a handful of array operations over inverted lists (numpy ``bincount``),
-never a Python loop over all units, so it scales to thousands of entries.
+Speed
+-----
+Features are integers (:mod:`quickresponse.features`), computed for the whole knowledge base in
+a few array operations over the distinct texts (entries share titles and keywords, and a text
+that several units share is featurised and posted once). The index is a set of compressed sparse
+lists: feature -> texts, feature -> entries, text -> entries. Per message the work is a handful of
+array operations over those lists (numpy ``bincount``), never a Python loop over all units or all
+features, so it scales to thousands of entries; the homophone check looks closely only at the
+few windows of a message that sound like a word the knowledge base uses.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from itertools import product
 from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from quickresponse.features import (
+    C1,
+    C2,
+    C3,
+    KIND_SHIFT,
+    KIND_WEIGHT,
+    READING_BITS,
+    READINGS,
+    Features,
+    Vocabulary,
+    W,
+    bigram_key,
+    chinese_features,
+    chinese_key,
+    kind_of,
+    pack_sound,
+    word_key,
+)
 from quickresponse.knowledge import Entry, KnowledgeBase
 from quickresponse.textnorm import (
     EN_STOPWORDS,
@@ -59,7 +84,7 @@ from quickresponse.textnorm import (
     english_words,
     latin_words,
     normalise,
-    pinyin,
+    normalise_many,
     zh_word_frequencies,
 )
 from quickresponse.urgency import assess
@@ -101,67 +126,15 @@ class MatchResult:
 
 # ---- features ----------------------------------------------------------------------------------
 
-# Relative weight of each kind of feature (multiplied by its IDF).
-_KIND_WEIGHT = {"c1": 1.0, "c2": 1.0, "c3": 0.6, "py": 0.45, "w": 1.0, "w2": 0.5}
 _UNIT_TITLE, _UNIT_EXAMPLE, _UNIT_KEYWORD = 0, 1, 2
-# Weight of a Chinese n-gram that is not a dictionary word, relative to one that is.
-_NON_WORD = 0.35
 # An English word unknown to the knowledge base is corrected to an indexed word this similar.
 _TYPO_MIN_RATIO = 80.0
 _TYPO_MIN_LEN = 5
 _TYPO_MAX_LEN = 24
-# Entries kept in each per-matcher memo (typo corrections, homophone fixes, unindexed weights).
+# Entries kept in each per-matcher memo (typo corrections, homophone fixes).
 _CACHE_SIZE = 50_000
 # A typed Chinese word is taken for a slip of a homophone this many times more common.
 _SLIP_ODDS = 5
-
-
-def _zh_features(run: str, out: dict[str, float]) -> None:
-    # Two or three characters that make a dictionary word carry meaning; a pair straddling two
-    # words (水已 in 水已经) is mostly noise, so it weighs less, in messages and entries alike.
-    words = zh_word_frequencies()
-    n = len(run)
-    for i, ch in enumerate(run):
-        if ch not in ZH_STOPWORDS:
-            out["c1:" + ch] = 1.0
-        if i + 1 < n:
-            gram = run[i:i + 2]
-            if gram not in ZH_STOPWORDS and not (ch in ZH_STOPWORDS and run[i + 1] in ZH_STOPWORDS):
-                word = 1.0 if gram in words else _NON_WORD
-                out["c2:" + gram] = word
-                # A bigram weighs the same in sound however many readings its characters have.
-                readings_a, readings_b = pinyin(ch), pinyin(run[i + 1])
-                share = word / (len(readings_a) * len(readings_b))
-                for a in readings_a:
-                    for b in readings_b:
-                        key = f"py:{a} {b}"
-                        out[key] = max(out.get(key, 0.0), share)
-        if i + 2 < n:
-            gram = run[i:i + 3]
-            if not all(c in ZH_STOPWORDS for c in gram) and gram not in ZH_STOPWORDS:
-                out["c3:" + gram] = 1.0 if gram in words else _NON_WORD
-
-
-def _en_features(words: list[str], out: dict[str, float], confidence: list[float]) -> None:
-    for i, word in enumerate(words):
-        out["w:" + word] = max(out.get("w:" + word, 0.0), confidence[i])
-        if i + 1 < len(words):
-            key = f"w2:{word} {words[i + 1]}"
-            out[key] = max(out.get(key, 0.0), min(confidence[i], confidence[i + 1]))
-
-
-def text_features(normalised: str) -> dict[str, float]:
-    """The features of a normalised text, each with the confidence it was seen (1.0)."""
-    out: dict[str, float] = {}
-    for run in cjk_runs(normalised):
-        _zh_features(run, out)
-    words = english_words(normalised)
-    _en_features(words, out, [1.0] * len(words))
-    return out
-
-
-def _kind(feature: str) -> str:
-    return feature.split(":", 1)[0]
 
 
 # ---- out of scope ------------------------------------------------------------------------------
@@ -262,17 +235,21 @@ class _HomophoneCorrector:
     be a dictionary word, so accidents of the knowledge base's own text (了先) never are.
     """
 
-    def __init__(self, grams: Iterable[str], seen: Collection[str]) -> None:
+    def __init__(self, grams: Iterable[str], seen: Collection[int]) -> None:
+        """``grams``: dictionary words the index holds; ``seen``: every c2/c3 feature of the
+        knowledge base (units and answers)."""
         self._words = zh_word_frequencies()
         self._seen = seen
-        by_sound: dict[str, list[str]] = {}
-        for gram in grams:
-            if gram in self._words:
-                for key in _sound_keys(gram):
-                    by_sound.setdefault(key, []).append(gram)
-        for options in by_sound.values():
-            options.sort(key=lambda g: -self._words[g])
+        by_sound: dict[tuple[int, ...], list[str]] = {}
+        # Most common first; equally common ones in a fixed order, whatever the entry order.
+        for gram in sorted(grams, key=lambda g: (-(self._words.get(g) or 0), g)):
+            for key in READINGS.sound_keys(gram):
+                by_sound.setdefault(key, []).append(gram)
         self._by_sound = by_sound
+        # The sounds as integers, per length, to pick out the few windows of a message that
+        # sound like a knowledge-base word in one array operation.
+        self._sounds = {n: np.array(sorted(pack_sound(k) for k in by_sound if len(k) == n),
+                                    dtype=np.int64) for n in (2, 3)}
         self._cache: dict[str, str] = {}
 
     def correct(self, run: str) -> str:
@@ -281,24 +258,53 @@ class _HomophoneCorrector:
             return cached
         chars = list(run)
         for n in (3, 2):
-            for i in range(len(chars) - n + 1):
-                fixed = self._fix_window(chars, i, n)
-                if fixed is not None:
-                    chars[i:i + n] = fixed
+            start = 0
+            # Windows are fixed left to right, each seeing the fixes before it.
+            while (fixed_at := self._fix_next(chars, n, start)) is not None:
+                start = fixed_at + 1
         corrected = "".join(chars)
         if len(self._cache) < _CACHE_SIZE:
             self._cache[run] = corrected
         return corrected
 
+    def _fix_next(self, chars: list[str], n: int, start: int) -> int | None:
+        """Fix the first slip of ``n`` characters from ``start`` on; where it was, or None."""
+        for i in self._sound_alike(chars, n, start):
+            fixed = self._fix_window(chars, i, n)
+            if fixed is not None:
+                chars[i:i + n] = fixed
+                return i
+        return None
+
+    def _sound_alike(self, chars: list[str], n: int, start: int) -> list[int]:
+        """Where a window of ``n`` characters, from ``start`` on, sounds like an indexed word."""
+        sounds = self._sounds[n]
+        windows = len(chars) - start - n + 1
+        if windows <= 0 or not len(sounds):
+            return []
+        first, second, count = READINGS.of(
+            np.fromiter(map(ord, chars[start:]), dtype=np.int64, count=len(chars) - start))
+        alike = np.zeros(windows, dtype=bool)
+        for choice in product((False, True), repeat=n):
+            code = np.zeros(windows, dtype=np.int64)
+            present = np.ones(windows, dtype=bool)
+            for k, use_second in enumerate(choice):
+                if use_second:
+                    present &= count[k:k + windows] == 2
+                reading = (second if use_second else first)[k:k + windows]
+                code = (code << READING_BITS) | np.maximum(reading, 0)
+            alike |= present & np.isin(code, sounds)
+        return (np.flatnonzero(alike) + start).tolist()
+
     def _fix_window(self, chars: list[str], i: int, n: int) -> str | None:
         typed = "".join(chars[i:i + n])
         # Function words, and anything the knowledge base writes itself, are not slips.
-        if typed in ZH_STOPWORDS or f"c{n}:{typed}" in self._seen:
+        if typed in ZH_STOPWORDS or chinese_key(typed) in self._seen:
             return None
         typed_count = self._words.get(typed)
         if typed_count is not None and n == 3:
             return None
-        for key in _sound_keys(typed):
+        for key in READINGS.sound_keys(typed):
             for gram in self._by_sound.get(key, ()):
                 diff = [k for k in range(n) if gram[k] != typed[k]]
                 if len(diff) != 1:
@@ -317,16 +323,54 @@ class _HomophoneCorrector:
             pairs.append(chars[j - 1] + chars[j])
         if j == start + n - 1 and j + 1 < len(chars):
             pairs.append(chars[j] + chars[j + 1])
-        return any(p in ZH_STOPWORDS or p in self._words or "c2:" + p in self._seen
+        return any(p in ZH_STOPWORDS or p in self._words or chinese_key(p) in self._seen
                    for p in pairs)
 
 
-def _sound_keys(text: str) -> list[str]:
-    """Every reading of ``text`` (each character's readings combined), space-separated."""
-    keys = [""]
-    for ch in text:
-        keys = [f"{k} {r}" if k else r for k in keys for r in pinyin(ch)]
-    return keys
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices start..start+length-1 of every (start, length), one after the other."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.cumsum(lengths) - lengths
+    return np.repeat(starts - offsets, lengths) + np.arange(total)
+
+
+@dataclass(frozen=True)
+class _Lists:
+    """Sorted lists of integers, one per row (compressed sparse rows)."""
+
+    pointers: np.ndarray
+    values: np.ndarray
+
+    @staticmethod
+    def of_pairs(rows: np.ndarray, values: np.ndarray, n_rows: int, n_values: int) -> _Lists:
+        """Each row's distinct values, from (row, value) pairs in any order with repeats."""
+        pairs = np.unique(rows * max(n_values, 1) + values)
+        return _Lists(_pointers(pairs // max(n_values, 1), n_rows), pairs % max(n_values, 1))
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The lists of ``rows`` one after the other, and the length of each."""
+        starts = self.pointers[rows]
+        lengths = self.pointers[rows + 1] - starts
+        return self.values[_ranges(starts, lengths)], lengths
+
+
+def _pointers(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
+    pointers = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sorted_rows, minlength=n_rows), out=pointers[1:])
+    return pointers
+
+
+def _dictionary_words(keys: np.ndarray, kinds: np.ndarray) -> list[str]:
+    """The c2/c3 features among ``keys`` that are dictionary words, as text."""
+    words = zh_word_frequencies()
+    out: list[str] = []
+    for n in (2, 3):
+        codes = keys[kinds == n] & ((1 << KIND_SHIFT) - 1)
+        for code in codes[words.frequencies(codes, n) > 0].tolist():
+            out.append("".join(chr((code >> (16 * (n - 1 - k))) & 0xFFFF) for k in range(n)))
+    return out
 
 
 class Matcher:
@@ -349,85 +393,100 @@ class Matcher:
     # -- index -----------------------------------------------------------------------------------
 
     def _build(self, entries: list[Entry]) -> None:
+        """Index every unit (title, example question, keyword) by its features, as arrays.
+
+        Work is per distinct text, not per unit: a text that several entries share (clones of a
+        topic, a keyword used twice) is featurised and posted once and points at its entries.
+        """
         self._entry_ids = [e.id for e in entries]
+        n_entries = len(entries)
         unit_entry: list[int] = []
-        unit_kind: list[int] = []
-        unit_feats: list[dict[str, float]] = []
-        seen_texts: dict[str, dict[str, float]] = {}
-
-        def features_of(text: str) -> dict[str, float]:
-            if text not in seen_texts:
-                seen_texts[text] = text_features(normalise(text))
-            return seen_texts[text]
-
+        unit_is_key: list[bool] = []
+        unit_text: list[str] = []
         for index, entry in enumerate(entries):
             for kind, texts in self._units(entry):
                 for text in texts:
-                    feats = features_of(text)
-                    if feats:
-                        unit_entry.append(index)
-                        unit_kind.append(kind)
-                        unit_feats.append(feats)
-        # Background document frequencies: every unit and every answer sentence.
-        df: Counter[str] = Counter()
-        docs = 0
-        for feats in unit_feats:
-            df.update(feats.keys())
-            docs += 1
+                    unit_entry.append(index)
+                    unit_is_key.append(kind != _UNIT_EXAMPLE)
+                    unit_text.append(text)
         # The answers only provide background statistics, which a sample gives as well: a
         # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
-        stride = max(1, len(entries) // _BACKGROUND_ENTRIES)
-        for entry in entries[::stride]:
-            for lang in ("zh", "en"):
-                for sentence in _sentences(entry.answer.get(lang, "")):
-                    df.update(features_of(sentence).keys())
-                    docs += 1
-        self._idf_max = math.log((docs + 1) / 0.5)
-        self._df = df
-        self._docs = docs
-        feature_ids: dict[str, int] = {}
-        postings_u: list[list[int]] = []
-        postings_e: list[list[int]] = []
-        for u, feats in enumerate(unit_feats):
-            owner = unit_entry[u]
-            for key in feats:
-                fid = feature_ids.setdefault(key, len(feature_ids))
-                if fid == len(postings_u):
-                    postings_u.append([])
-                    postings_e.append([])
-                postings_u[fid].append(u)
-                # Units come entry by entry, so each entry list stays sorted and unique.
-                if not postings_e[fid] or postings_e[fid][-1] != owner:
-                    postings_e[fid].append(owner)
-        self._feature_ids = feature_ids
-        self._entry_count = len(entries)
-        self._feature_weight = np.array(
-            [self._weight(key) * self._specificity(len(postings_e[fid]))
-             for key, fid in feature_ids.items()], dtype=np.float64)
-        self._homophones = _HomophoneCorrector(
-            [key[3:] for key in feature_ids if key.startswith(("c2:", "c3:"))], df)
-        self._post_units = [np.array(p, dtype=np.int32) for p in postings_u]
-        entry_arr = np.array(unit_entry, dtype=np.int32)
-        self._post_entries = [np.array(p, dtype=np.int32) for p in postings_e]
-        self._unit_entry = entry_arr
-        self._unit_is_key = np.array([k != _UNIT_EXAMPLE for k in unit_kind], dtype=bool)
-        self._unit_weight = np.array(
-            [sum(self._feature_weight[feature_ids[k]] * v for k, v in feats.items())
-             for feats in unit_feats], dtype=np.float64)
+        stride = max(1, n_entries // _BACKGROUND_ENTRIES)
+        sentences = [sentence for entry in entries[::stride] for lang in ("zh", "en")
+                     for sentence in _sentences(entry.answer.get(lang, ""))]
+        raw = list(dict.fromkeys([*unit_text, *sentences]))
+        doc_ids: dict[str, int] = {}
+        doc_of = {text: doc_ids.setdefault(folded, len(doc_ids))
+                  for text, folded in zip(raw, normalise_many(raw), strict=True)}
+        n_docs = len(doc_ids)
+        joined = "\n".join(doc_ids)
+        vocabulary = Vocabulary()
+        pairs = Features.concat(
+            [chinese_features(joined), vocabulary.english_features(joined)]).merged()
+
+        # A unit with no features (an empty title) is no unit at all.
+        units_doc = np.array([doc_of[t] for t in unit_text], dtype=np.int64)
+        real = (np.bincount(pairs.doc, minlength=n_docs) > 0)[units_doc]
+        units_doc = units_doc[real]
+        units_entry = np.array(unit_entry, dtype=np.int64)[real]
+        units_key = np.array(unit_is_key, dtype=bool)[real]
+        sentence_doc = np.array([doc_of[s] for s in sentences], dtype=np.int64)
+        in_units = np.bincount(units_doc, minlength=n_docs)
+
+        # Background document frequencies: every unit and every sampled answer sentence.
+        keys, key_of_pair = np.unique(pairs.key, return_inverse=True)
+        key_of_pair = key_of_pair.reshape(-1)
+        n_keys = len(keys)
+        counted = in_units + np.bincount(sentence_doc, minlength=n_docs)
+        df = np.bincount(key_of_pair, weights=counted[pairs.doc], minlength=n_keys)
+        n_background = len(units_doc) + len(sentence_doc)
+        self._idf_max = math.log((n_background + 1) / 0.5)
+        weight = KIND_WEIGHT[kind_of(keys)] * np.maximum(
+            np.log((n_background + 1) / (df + 0.5)), 0.0)
+
+        # The index proper: features of the units' texts.
+        in_index = in_units[pairs.doc] > 0
+        doc, key, value = pairs.doc[in_index], key_of_pair[in_index], pairs.value[in_index]
+        indexed = np.bincount(key, minlength=n_keys) > 0
+        self._doc_entries = _Lists.of_pairs(units_doc, units_entry, n_docs, n_entries)
+        self._doc_key_entries = _Lists.of_pairs(
+            units_doc[units_key], units_entry[units_key], n_docs, n_entries)
+        holders, lengths = self._doc_entries.gather(doc)
+        self._feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys,
+                                                n_entries)
+        self._feature_docs = _Lists.of_pairs(key, doc, n_keys, n_docs)
+        # How specific a feature is: 1 for a feature only one entry has, falling towards 0 as
+        # more entries share it.
+        sharing = np.maximum(np.diff(self._feature_entries.pointers), 1)
+        specificity = np.log1p(n_entries / sharing) / max(math.log1p(n_entries), 1e-12)
+        self._keys = keys
+        self._indexed = indexed
+        # What a message's feature weighs: indexed ones count by specificity too.
+        self._key_weight = np.where(indexed, weight * specificity, weight)
+        self._doc_weight = np.bincount(doc, weights=self._key_weight[key] * value,
+                                       minlength=n_docs)
         # How specific a unit is to its entry: 1 when no other entry shares its features.
-        background = np.array(
-            [sum(self._weight(k) * v for k, v in feats.items()) for feats in unit_feats])
-        self._unit_specificity = np.divide(
-            self._unit_weight, background, out=np.zeros_like(background), where=background > 0)
-        examples = self._unit_weight[~self._unit_is_key]
+        background = np.bincount(doc, weights=weight[key] * value, minlength=n_docs)
+        self._doc_specificity = np.divide(self._doc_weight, background,
+                                          out=np.zeros(n_docs), where=background > 0)
+        self._n_docs = n_docs
+        examples = self._doc_weight[units_doc[~units_key]]
         self._long_message_weight = _LONG_MESSAGE * float(np.median(examples)) if len(
             examples) else math.inf
+
+        kinds = kind_of(keys)
+        chinese_grams = (kinds == C2) | (kinds == C3)
+        self._homophones = _HomophoneCorrector(
+            _dictionary_words(keys[chinese_grams & indexed], kinds[chinese_grams & indexed]),
+            set(keys[chinese_grams].tolist()))
         # English vocabulary for typo correction: indexed words, and every word of the answers
         # (a real word the index lacks must not be "corrected" into a topic word).
-        self._vocab = sorted(k[2:] for k in feature_ids if k.startswith("w:") and k[2:].isalpha())
-        self._known_words = {k[2:] for k in df if k.startswith("w:")}
+        self._vocabulary = vocabulary
+        word_ids = (keys[(kinds == W) & indexed] & ((1 << KIND_SHIFT) - 1)).tolist()
+        self._indexed_words = {vocabulary.words[i] for i in word_ids}
+        self._vocab = sorted(w for w in self._indexed_words if w.isalpha())
+        self._known_words = set(vocabulary.ids)
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
-        self._unindexed_cache: dict[str, float] = {}
 
     @staticmethod
     def _units(entry: Entry) -> Iterable[tuple[int, Iterable[str]]]:
@@ -435,35 +494,6 @@ class Matcher:
             yield _UNIT_TITLE, [entry.title.get(lang, "")]
             yield _UNIT_EXAMPLE, entry.examples.get(lang, ())
             yield _UNIT_KEYWORD, entry.keywords.get(lang, ())
-
-    def _specificity(self, entries_with_feature: int) -> float:
-        """1 for a feature only one entry has, falling towards 0 as more entries share it."""
-        n = self._entry_count
-        return math.log(1 + n / max(entries_with_feature, 1)) / math.log(1 + n)
-
-    def _weight(self, key: str) -> float:
-        idf = math.log((self._docs + 1) / (self._df.get(key, 0) + 0.5))
-        return _KIND_WEIGHT[_kind(key)] * max(idf, 0.0)
-
-    def _unindexed_weight(self, key: str) -> float:
-        """How much a message feature no unit has counts against every entry.
-
-        A word or character that no unit holds is content the knowledge base does not explain
-        (tax, 签证). An n-gram never seen anywhere is usually an accident of two words written
-        side by side (住30楼 -> 是住), so it counts for nothing; a typo within a word is caught by
-        the pinyin and word-correction features instead.
-        """
-        cached = self._unindexed_cache.get(key)
-        if cached is not None:
-            return cached
-        kind = _kind(key)
-        if self._df.get(key, 0):
-            weight = self._weight(key)
-        else:
-            weight = _KIND_WEIGHT[kind] * self._idf_max if kind in ("c1", "w") else 0.0
-        if len(self._unindexed_cache) < _CACHE_SIZE:
-            self._unindexed_cache[key] = weight
-        return weight
 
     # -- query -----------------------------------------------------------------------------------
 
@@ -484,64 +514,80 @@ class Matcher:
             self._typo_cache[word] = found
         return found
 
-    def _query_features(self, normalised: str) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for run in cjk_runs(normalised):
-            _zh_features(self._homophones.correct(run), out)
+    def _query_features(self, normalised: str) -> tuple[np.ndarray, np.ndarray]:
+        """The message's features and the confidence each was seen with (typo fixes < 1)."""
+        chinese = chinese_features(
+            "\n".join(self._homophones.correct(run) for run in cjk_runs(normalised)))
         words = english_words(normalised)
         confidence = [1.0] * len(words)
         for i, word in enumerate(words):
-            if "w:" + word not in self._feature_ids:
+            if word not in self._indexed_words:
                 fixed = self._correct(word)
                 if fixed is not None:
                     words[i], confidence[i] = fixed
-        _en_features(words, out, confidence)
-        return out
+        # Words the knowledge base never uses get numbers of their own, for this message only.
+        known = self._vocabulary.ids
+        unknown: dict[str, int] = {}
+        ids = [known.get(w) if w in known else unknown.setdefault(w, len(known) + len(unknown))
+               for w in words]
+        english: dict[int, float] = {}
+        for i, word_id in enumerate(ids):
+            single = word_key(word_id)
+            english[single] = max(english.get(single, 0.0), confidence[i])
+            if i + 1 < len(ids):
+                pair = bigram_key(word_id, ids[i + 1])
+                english[pair] = max(english.get(pair, 0.0), min(confidence[i], confidence[i + 1]))
+        keys = np.concatenate((chinese.key, np.fromiter(english, dtype=np.int64,
+                                                        count=len(english))))
+        values = np.concatenate((chinese.value, np.fromiter(english.values(), dtype=np.float64,
+                                                            count=len(english))))
+        distinct, which = np.unique(keys, return_inverse=True)
+        shares = np.zeros(len(distinct))
+        np.maximum.at(shares, which.reshape(-1), values)
+        return distinct, shares
 
     def _score(self, normalised: str) -> _Scores | None:
-        feats = self._query_features(normalised)
-        if not feats:
+        keys, shares = self._query_features(normalised)
+        if not len(keys) or not len(self._keys):
             return None
-        known_ids: list[int] = []
-        known_w: list[float] = []
-        total = 0.0
-        for key, share in feats.items():
-            fid = self._feature_ids.get(key)
-            if fid is None:
-                total += self._unindexed_weight(key) * share
-                continue
-            weight = float(self._feature_weight[fid]) * share
-            total += weight
-            if weight > 0:
-                known_ids.append(fid)
-                known_w.append(weight)
-        if total <= 0 or not known_ids:
+        at = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
+        found = self._keys[at] == keys
+        # A word or character that no unit holds is content the knowledge base does not explain
+        # (tax, 签证). An n-gram never seen anywhere is usually an accident of two words written
+        # side by side (住30楼 -> 是住), so it counts for nothing; a typo within a word is caught
+        # by the pinyin and word-correction features instead.
+        kinds = kind_of(keys)
+        unseen = np.where((kinds == C1) | (kinds == W), KIND_WEIGHT[kinds] * self._idf_max, 0.0)
+        weights = np.where(found, self._key_weight[at], unseen) * shares
+        total = float(weights.sum())
+        known = found & self._indexed[at] & (weights > 0)
+        if total <= 0 or not known.any():
             return None
-        lengths = [len(self._post_units[f]) for f in known_ids]
-        units = np.concatenate([self._post_units[f] for f in known_ids])
-        matched_u = np.bincount(units, weights=np.repeat(known_w, lengths),
-                                minlength=len(self._unit_entry))
-        e_lengths = [len(self._post_entries[f]) for f in known_ids]
-        ents = np.concatenate([self._post_entries[f] for f in known_ids])
-        matched_e = np.bincount(ents, weights=np.repeat(known_w, e_lengths),
-                                minlength=len(self._entry_ids))
-        hit = np.flatnonzero(matched_u)
-        m = matched_u[hit]
-        w = self._unit_weight[hit]
-        owner = self._unit_entry[hit]
-        best_unit = np.zeros(len(self._entry_ids))
+        features, weights = at[known], weights[known]
+        n_entries = len(self._entry_ids)
+        docs, lengths = self._feature_docs.gather(features)
+        matched_doc = np.bincount(docs, weights=np.repeat(weights, lengths),
+                                  minlength=self._n_docs)
+        holders, lengths = self._feature_entries.gather(features)
+        matched_entry = np.bincount(holders, weights=np.repeat(weights, lengths),
+                                    minlength=n_entries)
+        hit = np.flatnonzero(matched_doc)
+        m = matched_doc[hit]
+        w = self._doc_weight[hit]
         # A long message is judged on a question's worth of content: what it says beyond that
         # (where, who, since when) neither helps nor hurts.
         effective = min(total, self._long_message_weight)
-        np.maximum.at(best_unit, owner, 2.0 * m / (effective + w))
-        keyword = np.zeros(len(self._entry_ids))
-        is_key = self._unit_is_key[hit]
+        best_unit = np.zeros(n_entries)
+        holders, lengths = self._doc_entries.gather(hit)
+        np.maximum.at(best_unit, holders, np.repeat(2.0 * m / (effective + w), lengths))
         # A keyword counts by how completely it appears (squared: half a keyword is weak) and
         # by how much it weighs (a lone common character is not a topic).
-        key_strength = (np.minimum(m / w, 1.0) ** 2 * self._unit_specificity[hit]
+        key_strength = (np.minimum(m / w, 1.0) ** 2 * self._doc_specificity[hit]
                         * (m / (m + _KEYWORD_HALF)))
-        np.maximum.at(keyword, owner[is_key], key_strength[is_key])
-        return _Scores(matched_e / effective, best_unit, keyword, total)
+        keyword = np.zeros(n_entries)
+        holders, lengths = self._doc_key_entries.gather(hit)
+        np.maximum.at(keyword, holders, np.repeat(key_strength, lengths))
+        return _Scores(matched_entry / effective, best_unit, keyword, total)
 
     def _combined(self, normalised: str) -> tuple[np.ndarray | None, np.ndarray]:
         """The 0-100 score of every entry for a normalised text, and the keyword signal."""

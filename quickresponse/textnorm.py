@@ -11,13 +11,21 @@ normalised text into the units the matcher indexes.
 
 from __future__ import annotations
 
+import importlib.util
+import logging
+import os
 import re
+import sys
+import tempfile
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
-from importlib import resources
+from pathlib import Path
 
+import numpy as np
 import zhconv
-from pypinyin.pinyin_dict import pinyin_dict
+
+log = logging.getLogger(__name__)
 
 _CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _CJK = re.compile(f"[{_CJK_CLASS}]")
@@ -111,6 +119,42 @@ def normalise(text: str) -> str:
             break
         folded = again
     return folded
+
+
+def normalise_many(texts: Iterable[str]) -> list[str]:
+    """:func:`normalise` of each text, folding every distinct space-separated piece only once.
+
+    A knowledge base repeats the same words thousands of times. Every folding step works within
+    the pieces between two plain spaces (no replacement and no Unicode composition reaches
+    across one, and a space folds to a space), so a text folds to its folded pieces joined by
+    spaces. Two exceptions take the whole-text path: text past the length cap, and characters
+    beyond the Basic Multilingual Plane, which the script conversion touches only in a text
+    that also has a common Chinese character.
+    """
+    pieces: dict[str, str] = {}
+    out: list[str] = []
+    for text in texts:
+        if len(text) > MAX_INPUT_CHARS or (text and max(text) >= "\U00010000"):
+            out.append(normalise(text))
+            continue
+        folded_pieces = []
+        for piece in text.split(" "):
+            folded = pieces.get(piece)
+            if folded is None:
+                folded = pieces[piece] = _normalise_piece(piece)
+            if folded:
+                folded_pieces.append(folded)
+        out.append(" ".join(folded_pieces))
+    return out
+
+
+def _normalise_piece(piece: str) -> str:
+    if piece.isascii() and piece.isalnum():
+        # Letters and digits only: folding is lower case and text-speak, and the text-speak
+        # replacements are themselves already folded.
+        lowered = piece.lower()
+        return _TEXT_SPEAK.get(lowered, lowered)
+    return normalise(piece)
 
 
 def detect_language(text: str, default: str = "zh") -> str:
@@ -215,11 +259,35 @@ _FUZZY_PINYIN = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("ang", "an"), ("eng", "
 _TONE_MARKS = str.maketrans("āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ", "aaaaeeeeiiiioooouuuuvvvvvnnnm")
 
 
+@lru_cache(maxsize=1)
+def _pinyin_table() -> dict[int, str]:
+    """pypinyin's readings of single characters (code point -> "zhuó,zhe,...").
+
+    Importing the pypinyin package also loads its phrase dictionary, most of a second at every
+    start of every process, for phrases the matcher never asks about; the character table is a
+    module of its own and is loaded alone.
+    """
+    loaded = sys.modules.get("pypinyin.pinyin_dict")
+    if loaded is not None:
+        return loaded.pinyin_dict  # type: ignore[no-any-return]
+    package = importlib.util.find_spec("pypinyin")
+    if package is not None and package.origin:
+        source = Path(package.origin).with_name("pinyin_dict.py")
+        spec = importlib.util.spec_from_file_location("pypinyin.pinyin_dict", source)
+        if spec is not None and spec.loader is not None and source.is_file():
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.pinyin_dict  # type: ignore[no-any-return]
+    from pypinyin.pinyin_dict import pinyin_dict  # a layout this loader does not know
+
+    return pinyin_dict
+
+
 @lru_cache(maxsize=16384)
 def pinyin(char: str) -> tuple[str, ...]:
     """The toneless, fuzzy-folded readings of one Chinese character (at most two), so that
     homophone typos from pinyin input (着伙 for 着火, 地镇 for 地震) read the same."""
-    raw = pinyin_dict.get(ord(char))
+    raw = _pinyin_table().get(ord(char))
     if not raw:
         return (char,)
     readings: list[str] = []
@@ -237,16 +305,134 @@ def pinyin(char: str) -> tuple[str, ...]:
     return tuple(readings)
 
 
-@lru_cache(maxsize=1)
-def zh_word_frequencies() -> dict[str, int]:
+def gram_code(gram: str) -> int:
+    """Two or three Chinese characters (Basic Multilingual Plane) as one integer, 16 bits each."""
+    code = 0
+    for ch in gram:
+        code = (code << 16) | ord(ch)
+    return code
+
+
+class ZhWords:
     """Two- and three-character Chinese words with their corpus frequency (jieba's dictionary).
 
-    The matcher uses it to tell a real word it does not index (点击) from a pinyin slip (着伙).
-    Loaded once per process, on first use.
+    Kept as sorted arrays of :func:`gram_code` codes rather than a dict of a quarter of a million
+    strings: :meth:`frequencies` looks up every n-gram of a knowledge base at once, and ``in``,
+    ``get`` and ``[]`` serve single words.
     """
+
+    def __init__(self, codes: dict[int, np.ndarray], counts: dict[int, np.ndarray]) -> None:
+        self._codes = codes
+        self._counts = counts
+
+    def frequencies(self, codes: np.ndarray, n: int) -> np.ndarray:
+        """The frequency of each n-character gram code, 0 for a gram that is not a word."""
+        table = self._codes.get(n)
+        if table is None or not len(table) or not len(codes):
+            return np.zeros(len(codes), dtype=np.int64)
+        at = np.minimum(np.searchsorted(table, codes), len(table) - 1)
+        return np.where(table[at] == codes, self._counts[n][at], 0)
+
+    def get(self, word: str, default: int | None = None) -> int | None:
+        table = self._codes.get(len(word))
+        if table is None or not len(table) or max(word) >= "\U00010000":
+            return default
+        code = gram_code(word)
+        at = int(np.searchsorted(table, code))
+        if at < len(table) and int(table[at]) == code:
+            return int(self._counts[len(word)][at])
+        return default
+
+    def __contains__(self, word: object) -> bool:
+        return isinstance(word, str) and self.get(word) is not None
+
+    def __getitem__(self, word: str) -> int:
+        count = self.get(word)
+        if count is None:
+            raise KeyError(word)
+        return count
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._codes.values())
+
+
+_WORDS_FORMAT = 1
+
+
+@lru_cache(maxsize=1)
+def zh_word_frequencies() -> ZhWords:
+    """jieba's two- and three-character words and their frequencies, loaded once per process.
+
+    The matcher uses it to tell a real word it does not index (点击) from a pinyin slip (着伙).
+    Parsing the dictionary takes a quarter of a second, at the start of every process; the
+    result is kept in the user's cache directory, keyed by the dictionary file, and read back in
+    a few milliseconds. Without a writable cache it is parsed every time.
+    """
+    jieba = importlib.util.find_spec("jieba")
+    if jieba is None or not jieba.origin:
+        return ZhWords({}, {})
+    source = Path(jieba.origin).with_name("dict.txt")
     try:
-        text = resources.files("jieba").joinpath("dict.txt").read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError):
-        return {}
+        stat = source.stat()
+    except OSError:
+        return ZhWords({}, {})
+    cache = _cache_dir() / f"zh-words-{_WORDS_FORMAT}-{stat.st_size}-{stat.st_mtime_ns}.npz"
+    try:
+        with np.load(cache) as saved:
+            return ZhWords({n: saved[f"codes{n}"] for n in (2, 3)},
+                           {n: saved[f"counts{n}"] for n in (2, 3)})
+    except (OSError, ValueError, KeyError, EOFError):
+        pass  # not cached yet, or a damaged file: parse and write it anew
+    words = _parse_word_dictionary(source.read_text(encoding="utf-8"))
+    _save_quietly(cache, words)
+    return words
+
+
+def _parse_word_dictionary(text: str) -> ZhWords:
     parts = text.split()  # "word frequency tag" on every line
-    return {w: int(c) for w, c in zip(parts[0::3], parts[1::3], strict=False) if 2 <= len(w) <= 3}
+    words, counts = parts[0::3], parts[1::3]
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    codes_by_n: dict[int, np.ndarray] = {}
+    counts_by_n: dict[int, np.ndarray] = {}
+    for n in (2, 3):
+        chosen = np.flatnonzero(lengths == n).tolist()
+        chars = np.frombuffer("".join(words[i] for i in chosen).encode("utf-32-le"),
+                              dtype=np.uint32).reshape(-1, n).astype(np.int64)
+        # Only Chinese characters are ever looked up (words such as "A股" never are).
+        chinese = np.all(is_cjk_code(chars), axis=1)
+        code = np.zeros(len(chars), dtype=np.int64)
+        for k in range(n):
+            code = (code << 16) | chars[:, k]
+        frequency = np.array([int(counts[i]) for i in chosen], dtype=np.int64)
+        code, frequency = code[chinese], frequency[chinese]
+        order = np.argsort(code, kind="stable")
+        codes_by_n[n], counts_by_n[n] = code[order], frequency[order]
+    return ZhWords(codes_by_n, counts_by_n)
+
+
+def is_cjk_code(codes: np.ndarray) -> np.ndarray:
+    """Whether each code point is a Chinese character as :func:`cjk_runs` finds them."""
+    return (((codes >= 0x3400) & (codes <= 0x4DBF)) | ((codes >= 0x4E00) & (codes <= 0x9FFF))
+            | ((codes >= 0xF900) & (codes <= 0xFAFF)))
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "quickresponse"
+
+
+def _save_quietly(path: Path, words: ZhWords) -> None:
+    """Write the parsed table for the next process; a read-only home just means no cache."""
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Written aside and renamed into place: a process starting meanwhile never reads half.
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".npz", delete=False) as file:
+            tmp = Path(file.name)
+            np.savez(file, **{f"codes{n}": words._codes[n] for n in (2, 3)},
+                     **{f"counts{n}": words._counts[n] for n in (2, 3)})
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("word table not cached: %s", exc)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quickresponse import textnorm
+from quickresponse.knowledge import load_knowledge_base
+from quickresponse.settings import DEFAULT_KB_DIR
 from quickresponse.textnorm import (
     MAX_INPUT_CHARS,
     detect_language,
     english_words,
     normalise,
+    normalise_many,
     pinyin,
     stem,
     zh_word_frequencies,
@@ -66,6 +71,34 @@ def test_normalise_is_idempotent_on_mixed_chinese_and_english(text: str) -> None
     assert normalise(once) == once
 
 
+# Pieces that exercise every folding step: full width, traditional and Cantonese forms, text-speak,
+# contractions, stray marks, digits, Greek final sigma, a compatibility ideograph and a character
+# beyond the Basic Multilingual Plane (which the script conversion treats apart).
+_PIECES = ["着火了", "煤气味", "水浸咗", "點算", "係唔係", "唔该", "ＡＥＤ", "Ｆｉｒｅ", "u", "ur",
+           "2day", "can't", "I'm", "shud", "it's", "!!", "？", "，", "。", "120", "5楼", "ΣΑΣ",
+           "\u00b4", "\uf900", "\U00020000", "𨋢", "\u3000", "\t", "\n", "\x1c", "\u200b", "_",
+           "a_b", ""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(_PIECES), max_size=6).map(" ".join), max_size=8))
+def test_normalise_many_folds_each_text_like_normalise(texts: list[str]) -> None:
+    assert normalise_many(texts) == [normalise(t) for t in texts]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), max_size=6))
+def test_normalise_many_folds_any_text_like_normalise(texts: list[str]) -> None:
+    assert normalise_many(texts) == [normalise(t) for t in texts]
+
+
+def test_normalise_many_folds_the_knowledge_base_like_normalise() -> None:
+    texts = [text for entry in load_knowledge_base(DEFAULT_KB_DIR) for lang in ("zh", "en")
+             for text in (entry.title[lang], *entry.examples[lang], *entry.keywords[lang],
+                          entry.answer[lang])]
+    assert normalise_many(texts) == [normalise(t) for t in texts]
+
+
 @pytest.mark.parametrize(("text", "lang"), [
     ("家里着火了怎么办", "zh"),
     ("how do I use a fire extinguisher", "en"),
@@ -113,6 +146,43 @@ def test_word_frequencies_know_common_words() -> None:
     words = zh_word_frequencies()
     assert words["地震"] > words.get("地镇", 0)
     assert "点击" in words
+    assert "地镇" not in words and "火" not in words  # 2 and 3 characters only
+
+
+def test_word_frequencies_are_read_back_from_the_cache(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    zh_word_frequencies.cache_clear()
+    try:
+        parsed = zh_word_frequencies()
+        cached = list((tmp_path / "quickresponse").glob("zh-words-*.npz"))
+        assert len(cached) == 1
+        zh_word_frequencies.cache_clear()
+        assert zh_word_frequencies()["地震"] == parsed["地震"]
+        cached[0].write_bytes(b"damaged")  # a damaged cache is parsed anew, not trusted
+        zh_word_frequencies.cache_clear()
+        assert zh_word_frequencies()["地震"] == parsed["地震"]
+        assert len(zh_word_frequencies()) == len(parsed) > 200_000
+    finally:
+        zh_word_frequencies.cache_clear()
+
+
+def test_word_frequencies_work_without_a_writable_cache(tmp_path, monkeypatch) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    zh_word_frequencies.cache_clear()
+    try:
+        assert "地震" in zh_word_frequencies()
+    finally:
+        zh_word_frequencies.cache_clear()
+
+
+def test_pinyin_leaves_the_phrase_dictionary_unloaded() -> None:
+    # pypinyin's phrase dictionary costs most of a second at every start and is never used.
+    code = ("import sys; from quickresponse.textnorm import pinyin; "
+            "assert pinyin('火') == ('huo',), pinyin('火'); "
+            "assert 'pypinyin.phrases_dict' not in sys.modules, 'phrases loaded'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
 def test_stem_folds_adverbs_but_not_nouns_ending_in_ly() -> None:

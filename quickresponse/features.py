@@ -1,0 +1,240 @@
+"""The matcher's text features, computed for many texts at once with numpy.
+
+A text is described by weighted features (see :mod:`quickresponse.matcher` for why):
+
+* Chinese: character 1-, 2- and 3-grams within runs of Chinese characters, and toneless pinyin
+  bigrams; a 2- or 3-gram that is not a dictionary word weighs :data:`NON_WORD`;
+* English: stemmed content words and word bigrams.
+
+Every feature is one 64-bit integer: its kind in the top bits (:data:`C1` ... :data:`W2`), then
+what it is made of: 16 bits per Chinese character (all matched characters are in the Basic
+Multilingual Plane), 20 bits per pinyin reading id, 28 bits per English word id. Integers let a
+knowledge base of ten thousand entries be featurised, counted and indexed in a few array
+operations instead of millions of dictionary updates of strings; a message goes through the same
+code, so the index and the message cannot disagree on what a feature is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from quickresponse.textnorm import (
+    EN_STOPWORDS,
+    ZH_STOPWORDS,
+    gram_code,
+    is_cjk_code,
+    pinyin,
+    stem,
+    zh_word_frequencies,
+)
+
+KIND_SHIFT = 58
+C1, C2, C3, PY, W, W2 = 1, 2, 3, 4, 5, 6
+# Relative weight of each kind of feature (multiplied by its IDF), indexed by kind.
+KIND_WEIGHT = np.array([0.0, 1.0, 1.0, 0.6, 0.45, 1.0, 0.5])
+# Weight of a Chinese n-gram that is not a dictionary word, relative to one that is: two
+# characters that make a word carry meaning, a pair straddling two words (水已 in 水已经) is
+# mostly noise.
+NON_WORD = 0.35
+READING_BITS = 20
+WORD_BITS = 28
+
+_STOP_CHAR = np.zeros(0x10000, dtype=bool)
+for _word in ZH_STOPWORDS:
+    if len(_word) == 1:
+        _STOP_CHAR[ord(_word)] = True
+_STOP_GRAMS = {n: np.array(sorted(gram_code(w) for w in ZH_STOPWORDS if len(w) == n),
+                           dtype=np.int64) for n in (2, 3)}
+
+
+def kind_of(keys: np.ndarray) -> np.ndarray:
+    return keys >> KIND_SHIFT
+
+
+def chinese_key(gram: str) -> int:
+    """The feature of one to three Chinese characters (c1, c2 or c3)."""
+    return (len(gram) << KIND_SHIFT) | gram_code(gram)
+
+
+def word_key(word_id: int) -> int:
+    return (W << KIND_SHIFT) | word_id
+
+
+def bigram_key(first: int, second: int) -> int:
+    return (W2 << KIND_SHIFT) | (first << WORD_BITS) | second
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features of several texts: parallel arrays of text index, feature and weight (0-1)."""
+
+    doc: np.ndarray
+    key: np.ndarray
+    value: np.ndarray
+
+    @staticmethod
+    def concat(parts: Sequence[Features]) -> Features:
+        return Features(np.concatenate([p.doc for p in parts]),
+                        np.concatenate([p.key for p in parts]),
+                        np.concatenate([p.value for p in parts]))
+
+    def merged(self) -> Features:
+        """One row per (text, feature), with the largest weight it was seen with."""
+        if not len(self.key):
+            return self
+        order = np.lexsort((self.key, self.doc))
+        doc, key, value = self.doc[order], self.key[order], self.value[order]
+        starts = np.flatnonzero(np.concatenate(
+            ([True], (doc[1:] != doc[:-1]) | (key[1:] != key[:-1]))))
+        return Features(doc[starts], key[starts], np.maximum.reduceat(value, starts))
+
+
+# ---- Chinese -----------------------------------------------------------------------------------
+
+class _Readings:
+    """Pinyin readings as small integers, shared by every matcher in the process."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._of_char: dict[int, tuple[int, int, int]] = {}
+
+    def reading_id(self, reading: str) -> int:
+        found = self._ids.get(reading)
+        if found is None:
+            found = self._ids.setdefault(reading, len(self._ids))
+        return found
+
+    def of(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each code point: first reading id, second reading id (or -1), reading count."""
+        distinct, inverse = np.unique(codes, return_inverse=True)
+        table = np.empty((len(distinct), 3), dtype=np.int64)
+        for row, code in enumerate(distinct.tolist()):
+            known = self._of_char.get(code)
+            if known is None:
+                readings = [self.reading_id(r) for r in pinyin(chr(code))]
+                known = (readings[0], readings[1] if len(readings) > 1 else -1, len(readings))
+                self._of_char[code] = known
+            table[row] = known
+        rows = table[inverse.reshape(-1)]
+        return rows[:, 0], rows[:, 1], rows[:, 2]
+
+    def sound_keys(self, gram: str) -> list[tuple[int, ...]]:
+        """Every reading of ``gram`` (one reading id per character), the first character's
+        readings outermost."""
+        return list(product(*([self.reading_id(r) for r in pinyin(ch)] for ch in gram)))
+
+
+def pack_sound(key: tuple[int, ...]) -> int:
+    """A reading id sequence of up to three characters as one integer."""
+    code = 0
+    for reading in key:
+        code = (code << READING_BITS) | reading
+    return code
+
+
+READINGS = _Readings()
+
+
+def chinese_features(joined: str) -> Features:
+    """The Chinese features of normalised texts joined by newlines (text i is the i-th line)."""
+    points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
+    doc_of = np.cumsum(points == 10)
+    where = np.flatnonzero(is_cjk_code(points))
+    if not len(where):
+        return _EMPTY
+    chars = points[where]
+    doc = doc_of[where]
+    stop = _STOP_CHAR[chars]
+    parts = [Features(doc[~stop], (C1 << KIND_SHIFT) | chars[~stop], np.ones(int((~stop).sum())))]
+    # Neighbours in the joined text are in the same run (a newline is not Chinese).
+    adjacent = where[1:] == where[:-1] + 1
+    pair = np.flatnonzero(adjacent)
+    if len(pair):
+        code = (chars[pair] << 16) | chars[pair + 1]
+        keep = ~((stop[pair] & stop[pair + 1]) | np.isin(code, _STOP_GRAMS[2]))
+        pair, code = pair[keep], code[keep]
+        value = np.where(zh_word_frequencies().frequencies(code, 2) > 0, 1.0, NON_WORD)
+        parts.append(Features(doc[pair], (C2 << KIND_SHIFT) | code, value))
+        parts.append(_pinyin_bigrams(doc[pair], chars[pair], chars[pair + 1], value))
+    triple = np.flatnonzero(adjacent[:-1] & adjacent[1:])
+    if len(triple):
+        code = (chars[triple] << 32) | (chars[triple + 1] << 16) | chars[triple + 2]
+        keep = ~((stop[triple] & stop[triple + 1] & stop[triple + 2])
+                 | np.isin(code, _STOP_GRAMS[3]))
+        triple, code = triple[keep], code[keep]
+        value = np.where(zh_word_frequencies().frequencies(code, 3) > 0, 1.0, NON_WORD)
+        parts.append(Features(doc[triple], (C3 << KIND_SHIFT) | code, value))
+    return Features.concat(parts)
+
+
+def _pinyin_bigrams(doc: np.ndarray, first: np.ndarray, second: np.ndarray,
+                    value: np.ndarray) -> Features:
+    # A bigram weighs the same in sound however many readings its characters have.
+    a1, a2, na = READINGS.of(first)
+    b1, b2, nb = READINGS.of(second)
+    share = value / (na * nb)
+    parts = []
+    for ra, rb, present in ((a1, b1, None), (a1, b2, nb == 2), (a2, b1, na == 2),
+                            (a2, b2, (na == 2) & (nb == 2))):
+        key = (PY << KIND_SHIFT) | (ra << READING_BITS) | rb
+        if present is None:
+            parts.append(Features(doc, key, share))
+        else:
+            parts.append(Features(doc[present], key[present], share[present]))
+    return Features.concat(parts)
+
+
+_EMPTY = Features(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+# ---- English -----------------------------------------------------------------------------------
+
+_WORD_OR_BREAK = re.compile(r"[a-z][a-z0-9]*|[0-9]+[a-z]*|\n")
+_BREAK, _STOP = -2, -1
+
+
+class Vocabulary:
+    """Stemmed English words numbered as a knowledge base is indexed."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {}
+        self.words: list[str] = []
+        self._raw: dict[str, int] = {"\n": _BREAK}
+
+    def add(self, word: str) -> int:
+        found = self.ids.get(word)
+        if found is None:
+            if len(self.words) >= 1 << WORD_BITS:
+                raise ValueError("too many distinct English words to index")
+            found = self.ids[word] = len(self.words)
+            self.words.append(word)
+        return found
+
+    def english_features(self, joined: str) -> Features:
+        """Word and word-bigram features of normalised texts joined by newlines, numbering new
+        words as they come (the words :func:`textnorm.english_words` would give)."""
+        raw = self._raw
+        ids = []
+        for token in _WORD_OR_BREAK.findall(joined):
+            found = raw.get(token)
+            if found is None:
+                content = token not in EN_STOPWORDS and (len(token) > 1 or token.isdigit())
+                found = raw[token] = self.add(stem(token)) if content else _STOP
+            ids.append(found)
+        if not ids:
+            return _EMPTY
+        tokens = np.array(ids, dtype=np.int64)
+        doc = np.cumsum(tokens == _BREAK)
+        kept = tokens >= 0
+        word, doc = tokens[kept], doc[kept]
+        same = np.flatnonzero(doc[1:] == doc[:-1])
+        return Features(
+            np.concatenate((doc, doc[same])),
+            np.concatenate(((W << KIND_SHIFT) | word,
+                            (W2 << KIND_SHIFT) | (word[same] << WORD_BITS) | word[same + 1])),
+            np.ones(len(word) + len(same)))
