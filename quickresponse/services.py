@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from quickresponse.alerts.service import AlertService
 from quickresponse.alerts.subscriptions import SubscriptionService
-from quickresponse.alerts.templates import load_templates
+from quickresponse.alerts.templates import DEFAULT_TEMPLATES, Templates, load_templates
 from quickresponse.clock import Clock, SystemClock
 from quickresponse.conversations import ConversationStore
 from quickresponse.db import Database
-from quickresponse.districts import City, load_city
+from quickresponse.districts import City, city_directory, load_city
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
 from quickresponse.monitoring import TicketGauge
@@ -83,6 +84,30 @@ def build_matcher(kb: KnowledgeBase, settings: Settings) -> Matcher:
     return matcher
 
 
+_CONFIG: dict[tuple[object, ...], object] = {}
+
+
+def _files_key(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    return tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                 for p in sorted(directory.iterdir()) if p.is_file())
+
+
+def _city_and_router(spec: str) -> tuple[City, Router]:
+    """The city and its router (boundaries indexed), read again only when a file changes."""
+    key = ("city", spec, _files_key(city_directory(spec)))
+    if key not in _CONFIG:
+        city = load_city(spec)
+        _CONFIG[key] = (city, Router(city))
+    return _CONFIG[key]  # type: ignore[return-value]
+
+
+def _templates() -> Templates:
+    key = ("templates", DEFAULT_TEMPLATES.stat().st_mtime_ns, DEFAULT_TEMPLATES.stat().st_size)
+    if key not in _CONFIG:
+        _CONFIG[key] = load_templates()
+    return _CONFIG[key]  # type: ignore[return-value]
+
+
 async def build_services(
     settings: Settings, *, clock: Clock | None = None, migrate: bool = True
 ) -> Services:
@@ -93,13 +118,12 @@ async def build_services(
     db = Database(settings.database_url)
     if migrate:
         await db.upgrade()
-    city = await asyncio.to_thread(load_city, settings.city)
+    city, router = await asyncio.to_thread(_city_and_router, settings.city)
     subscriptions = SubscriptionService(db, clock, city)
     alerts = AlertService(db, clock, settings, city, subscriptions,
-                          templates=await asyncio.to_thread(load_templates))
+                          templates=await asyncio.to_thread(_templates))
     qa = QAService(kb, matcher, db, clock, default_lang=settings.default_language,
                    warnings=alerts)
-    router = await asyncio.to_thread(Router, city)
     tickets = TicketService(
         db, clock, city, admin_ids=settings.admin_ids, admin_chat_id=settings.admin_chat_id,
         default_lang=settings.default_language,

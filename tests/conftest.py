@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -57,13 +58,25 @@ def postgres_url() -> Iterator[str]:
     asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file made by the real migrations once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "migrated.db"
+    command.upgrade(alembic_config(f"sqlite+aiosqlite:///{path}"), "heads")
+    return path
+
+
+def _fresh_sqlite(template: Path, directory: Path) -> str:
+    target = directory / "qr.db"
+    shutil.copyfile(template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty database: a new SQLite file, or the run's PostgreSQL database emptied."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'qr.db'}"
-        command.upgrade(alembic_config(url), "heads")
-        return url
+        return _fresh_sqlite(request.getfixturevalue("sqlite_template"), tmp_path)
     url = request.getfixturevalue("postgres_url")
     asyncio.run(_truncate(url))
     return url
@@ -85,10 +98,8 @@ async def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'qr.db'}"
-    command.upgrade(alembic_config(url), "heads")
-    return url
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    return _fresh_sqlite(sqlite_template, tmp_path)
 
 
 @pytest.fixture
