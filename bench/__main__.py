@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 
-from bench.common import PROFILE_ENV, RESULTS, Results, machine, table, write
+from bench.common import PROFILE_ENV, RESULTS, MachineUse, Results, machine, table, write
 
 BENCHMARKS = {
     "matcher": "bench.matcher_bench",
@@ -44,14 +44,16 @@ def main(argv: list[str]) -> int:
         run = module.run
         takes_quick = "quick" in inspect.signature(run).parameters
         kwargs = {"quick": True} if args.quick and takes_quick else {}
+        use = MachineUse()
         if inspect.iscoroutinefunction(run):
             asyncio.run(run(results, **kwargs))
         else:
             run(results, **kwargs)
+        results.add(name, "machine meanwhile (cores busy)", **use.figures())
     path = write(results, args.out)
     info = machine()
     print(f"\nMachine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "
-          f"commit {info['commit']}, {info['date']}")
+          f"commit {info['commit']}, {info['date']}, load average {info['load']}")
     print(table(results))
     print(f"\nwritten to {path.relative_to(path.parents[2])}")
     return 1 if any(r.met is False for r in results.rows) else 0

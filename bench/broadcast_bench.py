@@ -99,21 +99,23 @@ async def seed(database_url: str, chats: int, *, seed: int = 11) -> Subscribers:
 
 
 async def broadcast(mode: str, database_url: str, server: FakeBotServer, *,
-                    rate: float) -> dict[str, Any]:
+                    rate: float, args: Sequence[str] = ()) -> dict[str, Any]:
     """Run ``bench/broadcast_process.py``; return the figures it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("QR_")}
     env.update({
         "PATH": f"{Path(sys.executable).parent}:{env.get('PATH', '')}",
         "QR_TELEGRAM_TOKEN": TOKEN,
         "QR_TELEGRAM_API_URL": server.url,
-        "QR_DATABASE_URL": database_url,
         "QR_ADMIN_IDS": str(ADMIN),
         "QR_BROADCAST_RATE": f"{rate:g}",
         "QR_ALLOW_PAID_BROADCAST": "true" if rate > 30 else "false",
     })
+    if database_url:
+        env["QR_DATABASE_URL"] = database_url
     with tempfile.TemporaryFile() as errors:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.broadcast_process", mode, str(ADMIN), env=env,
+            sys.executable, "-m", "bench.broadcast_process", mode, *(args or [str(ADMIN)]),
+            env=env,
             cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=errors)
         profiler = Profiler(proc.pid, f"broadcast-{mode}-{rate:g}")
         try:
@@ -167,7 +169,9 @@ async def enqueue_case(results: Results, kind: str, chats: int) -> None:
                 rss_growth_mb=figures["rss_peak_mb"] - figures["rss_baseline_mb"])
 
 
-async def delivery_case(results: Results, kind: str, chats: int, rate: float) -> None:
+async def delivery_case(results: Results, kind: str, chats: int, rate: float, *,
+                        baseline: float | None = None) -> None:
+    """Deliver to ``chats`` subscribers at ``rate``; ``baseline`` is the bare bot's rate."""
     case = f"deliver at {rate:g}/s to {chats:,} subscribers, {kind}"
     target = f"≥ {RATE_SHARE:.0%} of {rate:g}/s, exactly once"
     try:
@@ -189,12 +193,31 @@ async def delivery_case(results: Results, kind: str, chats: int, rate: float) ->
     twice = sum(1 for n in counts.values() if n > 1)
     exactly_once = not wrong and not missing and not twice \
         and figures["sent"] == len(subscribers.recipients)
+    extra = {"vs_bare_bot": achieved / baseline} if baseline else {}
     results.add("broadcast", case, target,
                 achieved >= RATE_SHARE * rate and exactly_once,
-                msg_s=achieved, share=achieved / rate, received=sum(counts.values()),
+                msg_s=achieved, share=achieved / rate, **extra, received=sum(counts.values()),
                 recipients=len(subscribers.recipients), missing=len(missing), twice=twice,
                 not_subscribed=len(wrong), ledger_sent=figures["sent"],
+                cpu_ms=figures["deliver_cpu_s"] * 1000 / max(1, figures["sent"]),
                 rss_peak_mb=figures["rss_peak_mb"])
+
+
+async def raw_send_case(results: Results, count: int, rate: float) -> float:
+    """The baseline: how fast the bare PTB bot sends here and now; returns messages/s."""
+    server = FakeBotServer()
+    await server.start()
+    try:
+        figures = await broadcast("raw", "", server, rate=rate,
+                                  args=[str(count), str(FIRST_CHAT)])
+    finally:
+        await server.stop()
+    counts, times = warnings_received(server)
+    achieved = (len(times) - 1) / (max(times) - min(times)) if len(times) > 1 else 0.0
+    results.add("broadcast", f"baseline: bare PTB bot, {count:,} messages, "
+                f"{figures['parallel']} at once", "", None, msg_s=achieved,
+                cpu_ms=figures["cpu_ms"], received=sum(counts.values()))
+    return achieved
 
 
 async def run(results: Results, *, quick: bool = False,
@@ -207,5 +230,6 @@ async def run(results: Results, *, quick: bool = False,
     for kind in databases:
         await enqueue_case(results, kind, 100_000)
     await delivery_case(results, "sqlite", 600, 30)
+    bare = await raw_send_case(results, 3000, 1000)
     for kind in databases:
-        await delivery_case(results, kind, 10_000, 1000)
+        await delivery_case(results, kind, 10_000, 1000, baseline=bare)

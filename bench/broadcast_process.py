@@ -1,6 +1,7 @@
 """One broadcast, in a process of its own, as the bot would run it (for ``broadcast_bench``).
 
     python -m bench.broadcast_process enqueue|deliver ADMIN_ID
+    python -m bench.broadcast_process raw COUNT FIRST_CHAT
 
 Settings come from ``QR_*`` environment variables (database, fake Bot API URL, broadcast rate).
 The process builds the services and the Telegram application exactly as production does (the
@@ -10,6 +11,9 @@ token bucket), composes a warning for every district as ``ADMIN_ID`` and confirm
 * ``enqueue``: times the admin's confirmation and the due run that queues one delivery row per
   recipient, then stops before sending.
 * ``deliver``: also sends every message and waits for the end of the broadcast.
+
+* ``raw``: the baseline. PTB's bot alone (same HTTP client, no rate limiter, no database)
+  sends COUNT messages to chats FIRST_CHAT... with as many at once as the broadcaster uses.
 
 Its own resident set size is sampled every 20 ms while it works (often enough for a
 build-up that lasts seconds, rarely enough not to slow the sending), so the peak is this
@@ -27,8 +31,12 @@ import time
 from typing import Any
 
 import psutil
+from telegram import Bot
+from telegram.request import HTTPXRequest
 
+from quickresponse.alerts.delivery import Broadcaster
 from quickresponse.alerts.service import AlertDraft, Hazard, Level
+from quickresponse.clock import SystemClock
 from quickresponse.logs import configure_logging
 from quickresponse.services import build_services
 from quickresponse.settings import load_settings
@@ -79,9 +87,10 @@ async def run(mode: str, admin_id: int) -> dict[str, Any]:
                 report = await services.alerts.run_due(wait=False)
                 figures["enqueue_s"] = time.perf_counter() - started
                 if mode == "deliver":
-                    begun = time.perf_counter()
+                    begun, cpu = time.perf_counter(), time.process_time()
                     done = await services.alerts.run_due(wait=True)
                     figures["deliver_s"] = time.perf_counter() - begun
+                    figures["deliver_cpu_s"] = time.process_time() - cpu
                     figures["reports"] = len(done.reports)
             stats = await services.alerts.stats(view.id)
             figures.update(
@@ -97,12 +106,42 @@ async def run(mode: str, admin_id: int) -> dict[str, Any]:
     return figures
 
 
+async def send_raw(count: int, first_chat: int) -> dict[str, Any]:
+    """The floor: the bare PTB bot sending ``count`` messages, as many at once as a broadcast."""
+    settings = load_settings()
+    configure_logging("WARNING", settings.log_format)
+    assert settings.telegram_token
+    # The same request settings as ApplicationBuilder's default bot.
+    bot = Bot(settings.telegram_token, base_url=settings.bot_base_url,
+              request=HTTPXRequest(connection_pool_size=256))
+    parallel = Broadcaster(None, SystemClock(), rate=settings.broadcast_rate,  # type: ignore[arg-type]
+                           paid=settings.allow_paid_broadcast).concurrency
+    chats = list(range(first_chat, first_chat + count))
+    html = "<b>暴雨橙色预警</b> Rainstorm orange warning. " * 8
+
+    async def worker() -> None:
+        while chats:
+            await bot.send_message(chats.pop(), html, parse_mode="HTML")
+
+    async with bot:
+        started, cpu = time.perf_counter(), time.process_time()
+        async with asyncio.TaskGroup() as group:
+            for _ in range(parallel):
+                group.create_task(worker())
+        seconds = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu
+    return {"msg_s": count / seconds, "cpu_ms": cpu_s * 1000 / count, "parallel": parallel}
+
+
 def main(argv: list[str]) -> int:
-    mode, admin_id = argv[0], int(argv[1])
+    mode = argv[0]
+    if mode == "raw":
+        print(json.dumps(asyncio.run(send_raw(int(argv[1]), int(argv[2])))), flush=True)
+        return 0
     if mode not in ("enqueue", "deliver"):
         print(f"unknown mode {mode!r}", file=sys.stderr)
         return 2
-    print(json.dumps(asyncio.run(run(mode, admin_id))), flush=True)
+    print(json.dumps(asyncio.run(run(mode, int(argv[1])))), flush=True)
     return 0
 
 

@@ -68,6 +68,8 @@ def machine() -> dict[str, Any]:
         "python": sys.version.split()[0], "platform": platform.platform(), "cpu": cpu,
         "cores": os.cpu_count(), "commit": commit,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        # Other work on the machine (1, 5 and 15 minute load averages) skews every rate.
+        "load": [round(x, 1) for x in os.getloadavg()],
     }
 
 
@@ -132,3 +134,31 @@ class Profiler:
                 self._proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
+
+
+class MachineUse:
+    """How many cores the whole machine kept busy during a benchmark, and how many of those
+    were this run (this process and the child processes it waited for). The rest is other
+    people's work, plus the PostgreSQL server serving us."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._start = (time.perf_counter(), self._busy(), self._ours())
+
+    def _busy(self) -> float:
+        t = self._psutil.cpu_times()
+        return sum(t) - t.idle - getattr(t, "iowait", 0.0) - getattr(t, "steal", 0.0) \
+            - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+
+    def _ours(self) -> float:
+        t = self._psutil.Process().cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def figures(self) -> dict[str, float]:
+        wall0, busy0, ours0 = self._start
+        wall = time.perf_counter() - wall0
+        busy = (self._busy() - busy0) / wall
+        ours = (self._ours() - ours0) / wall
+        return {"busy_cores": busy, "this_run_cores": ours, "other_cores": max(0.0, busy - ours)}
