@@ -70,8 +70,12 @@ from quickresponse.features import (
     W,
     bigram_key,
     chinese_features,
+    chinese_features_of,
     chinese_key,
+    distinct,
+    distinct_inverse,
     kind_of,
+    member,
     pack_sound,
     word_key,
 )
@@ -135,6 +139,9 @@ _TYPO_MAX_LEN = 24
 _CACHE_SIZE = 50_000
 # A typed Chinese word is taken for a slip of a homophone this many times more common.
 _SLIP_ODDS = 5
+# Chinese text longer than this (characters) is featurised and checked for slips with array
+# operations; shorter text, most messages, a character at a time, which is cheaper there.
+_ARRAYS_FROM = 48
 
 
 # ---- out of scope ------------------------------------------------------------------------------
@@ -278,22 +285,33 @@ class _HomophoneCorrector:
 
     def _sound_alike(self, chars: list[str], n: int, start: int) -> list[int]:
         """Where a window of ``n`` characters, from ``start`` on, sounds like an indexed word."""
+        if len(chars) - start > _ARRAYS_FROM:
+            return self._sound_alike_arrays(chars, n, start)
+        by_sound = self._by_sound
+        readings = [READINGS.of_char(ch) for ch in chars[start:]]
+        return [start + i for i in range(len(readings) - n + 1)
+                if any(key in by_sound for key in product(*readings[i:i + n]))]
+
+    def _sound_alike_arrays(self, chars: list[str], n: int, start: int) -> list[int]:
+        """:meth:`_sound_alike` in array operations, for long runs."""
         sounds = self._sounds[n]
         windows = len(chars) - start - n + 1
         if windows <= 0 or not len(sounds):
             return []
         first, second, count = READINGS.of(
             np.fromiter(map(ord, chars[start:]), dtype=np.int64, count=len(chars) - start))
-        alike = np.zeros(windows, dtype=bool)
-        for choice in product((False, True), repeat=n):
-            code = np.zeros(windows, dtype=np.int64)
-            present = np.ones(windows, dtype=bool)
-            for k, use_second in enumerate(choice):
-                if use_second:
-                    present &= count[k:k + windows] == 2
-                reading = (second if use_second else first)[k:k + windows]
-                code = (code << READING_BITS) | np.maximum(reading, 0)
-            alike |= present & np.isin(code, sounds)
+        # Every combination of readings of every window at once: axis k of ``code`` chooses
+        # the first or second reading of the window's k-th character.
+        code = np.zeros((1,) * n + (windows,), dtype=np.int64)
+        present = np.ones((1,) * n + (windows,), dtype=bool)
+        for k in range(n):
+            shape = (1,) * k + (2,) + (1,) * (n - k - 1) + (windows,)
+            readings = np.stack((first[k:k + windows], np.maximum(second[k:k + windows], 0)))
+            has = np.stack((np.ones(windows, dtype=bool), count[k:k + windows] == 2))
+            code = (code << READING_BITS) | readings.reshape(shape)
+            present = present & has.reshape(shape)
+        alike = (present & member(sounds, code.reshape(-1)).reshape(code.shape)).reshape(
+            -1, windows).any(axis=0)
         return (np.flatnonzero(alike) + start).tolist()
 
     def _fix_window(self, chars: list[str], i: int, n: int) -> str | None:
@@ -346,7 +364,7 @@ class _Lists:
     @staticmethod
     def of_pairs(rows: np.ndarray, values: np.ndarray, n_rows: int, n_values: int) -> _Lists:
         """Each row's distinct values, from (row, value) pairs in any order with repeats."""
-        pairs = np.unique(rows * max(n_values, 1) + values)
+        pairs = distinct(rows * max(n_values, 1) + values)
         return _Lists(_pointers(pairs // max(n_values, 1), n_rows), pairs % max(n_values, 1))
 
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -354,6 +372,25 @@ class _Lists:
         starts = self.pointers[rows]
         lengths = self.pointers[rows + 1] - starts
         return self.values[_ranges(starts, lengths)], lengths
+
+
+class _RowMax:
+    """The largest of each row's entries of a dense vector, for lists of indices per row."""
+
+    def __init__(self, lists: _Lists) -> None:
+        self._values = lists.values
+        starts = lists.pointers[:-1]
+        self._empty = starts == lists.pointers[1:]
+        self._starts = np.minimum(starts, max(len(lists.values) - 1, 0))
+
+    def max(self, dense: np.ndarray) -> np.ndarray:
+        """Per row, the largest of ``dense`` at its indices (0 for an empty row; ``dense`` is
+        never negative)."""
+        if not len(self._values):
+            return np.zeros(len(self._starts))
+        out = np.maximum.reduceat(dense[self._values], self._starts)
+        out[self._empty] = 0.0
+        return out
 
 
 def _pointers(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
@@ -434,8 +471,7 @@ class Matcher:
         in_units = np.bincount(units_doc, minlength=n_docs)
 
         # Background document frequencies: every unit and every sampled answer sentence.
-        keys, key_of_pair = np.unique(pairs.key, return_inverse=True)
-        key_of_pair = key_of_pair.reshape(-1)
+        keys, key_of_pair = distinct_inverse(pairs.key)
         n_keys = len(keys)
         counted = in_units + np.bincount(sentence_doc, minlength=n_docs)
         df = np.bincount(key_of_pair, weights=counted[pairs.doc], minlength=n_keys)
@@ -448,16 +484,20 @@ class Matcher:
         in_index = in_units[pairs.doc] > 0
         doc, key, value = pairs.doc[in_index], key_of_pair[in_index], pairs.value[in_index]
         indexed = np.bincount(key, minlength=n_keys) > 0
-        self._doc_entries = _Lists.of_pairs(units_doc, units_entry, n_docs, n_entries)
-        self._doc_key_entries = _Lists.of_pairs(
-            units_doc[units_key], units_entry[units_key], n_docs, n_entries)
-        holders, lengths = self._doc_entries.gather(doc)
-        self._feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys,
-                                                n_entries)
-        self._feature_docs = _Lists.of_pairs(key, doc, n_keys, n_docs)
+        doc_entries = _Lists.of_pairs(units_doc, units_entry, n_docs, n_entries)
+        self._entry_docs = _RowMax(_Lists.of_pairs(units_entry, units_doc, n_entries, n_docs))
+        self._entry_key_docs = _RowMax(_Lists.of_pairs(
+            units_entry[units_key], units_doc[units_key], n_entries, n_docs))
+        holders, lengths = doc_entries.gather(doc)
+        feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys, n_entries)
+        # One list per feature: the texts that have it, then (numbered after the texts) the
+        # entries that have it, so that one gather and one bincount serve both.
+        self._postings = _Lists.of_pairs(
+            np.concatenate((key, np.repeat(np.arange(n_keys), np.diff(feature_entries.pointers)))),
+            np.concatenate((doc, n_docs + feature_entries.values)), n_keys, n_docs + n_entries)
         # How specific a feature is: 1 for a feature only one entry has, falling towards 0 as
         # more entries share it.
-        sharing = np.maximum(np.diff(self._feature_entries.pointers), 1)
+        sharing = np.maximum(np.diff(feature_entries.pointers), 1)
         specificity = np.log1p(n_entries / sharing) / max(math.log1p(n_entries), 1e-12)
         self._keys = keys
         self._indexed = indexed
@@ -469,6 +509,8 @@ class Matcher:
         background = np.bincount(doc, weights=weight[key] * value, minlength=n_docs)
         self._doc_specificity = np.divide(self._doc_weight, background,
                                           out=np.zeros(n_docs), where=background > 0)
+        self._doc_inverse_weight = np.divide(1.0, self._doc_weight, out=np.zeros(n_docs),
+                                             where=self._doc_weight > 0)
         self._n_docs = n_docs
         examples = self._doc_weight[units_doc[~units_key]]
         self._long_message_weight = _LONG_MESSAGE * float(np.median(examples)) if len(
@@ -515,9 +557,9 @@ class Matcher:
         return found
 
     def _query_features(self, normalised: str) -> tuple[np.ndarray, np.ndarray]:
-        """The message's features and the confidence each was seen with (typo fixes < 1)."""
-        chinese = chinese_features(
-            "\n".join(self._homophones.correct(run) for run in cjk_runs(normalised)))
+        """The message's distinct features and the confidence each was seen with (typo fixes
+        count less than 1)."""
+        runs = [self._homophones.correct(run) for run in cjk_runs(normalised)]
         words = english_words(normalised)
         confidence = [1.0] * len(words)
         for i, word in enumerate(words):
@@ -530,21 +572,24 @@ class Matcher:
         unknown: dict[str, int] = {}
         ids = [known.get(w) if w in known else unknown.setdefault(w, len(known) + len(unknown))
                for w in words]
-        english: dict[int, float] = {}
+        features: dict[int, float] = {}
         for i, word_id in enumerate(ids):
             single = word_key(word_id)
-            english[single] = max(english.get(single, 0.0), confidence[i])
+            features[single] = max(features.get(single, 0.0), confidence[i])
             if i + 1 < len(ids):
                 pair = bigram_key(word_id, ids[i + 1])
-                english[pair] = max(english.get(pair, 0.0), min(confidence[i], confidence[i + 1]))
-        keys = np.concatenate((chinese.key, np.fromiter(english, dtype=np.int64,
-                                                        count=len(english))))
-        values = np.concatenate((chinese.value, np.fromiter(english.values(), dtype=np.float64,
-                                                            count=len(english))))
-        distinct, which = np.unique(keys, return_inverse=True)
-        shares = np.zeros(len(distinct))
-        np.maximum.at(shares, which.reshape(-1), values)
-        return distinct, shares
+                features[pair] = max(features.get(pair, 0.0),
+                                     min(confidence[i], confidence[i + 1]))
+        if sum(map(len, runs)) <= _ARRAYS_FROM:
+            features.update(chinese_features_of(runs))
+            return (np.fromiter(features, dtype=np.int64, count=len(features)),
+                    np.fromiter(features.values(), dtype=np.float64, count=len(features)))
+        chinese = chinese_features("\n".join(runs))
+        chinese = Features(np.zeros_like(chinese.doc), chinese.key, chinese.value).merged()
+        return (np.concatenate((chinese.key, np.fromiter(features, dtype=np.int64,
+                                                         count=len(features)))),
+                np.concatenate((chinese.value, np.fromiter(features.values(), dtype=np.float64,
+                                                           count=len(features)))))
 
     def _score(self, normalised: str) -> _Scores | None:
         keys, shares = self._query_features(normalised)
@@ -564,29 +609,20 @@ class Matcher:
         if total <= 0 or not known.any():
             return None
         features, weights = at[known], weights[known]
-        n_entries = len(self._entry_ids)
-        docs, lengths = self._feature_docs.gather(features)
-        matched_doc = np.bincount(docs, weights=np.repeat(weights, lengths),
-                                  minlength=self._n_docs)
-        holders, lengths = self._feature_entries.gather(features)
-        matched_entry = np.bincount(holders, weights=np.repeat(weights, lengths),
-                                    minlength=n_entries)
-        hit = np.flatnonzero(matched_doc)
-        m = matched_doc[hit]
-        w = self._doc_weight[hit]
+        holders, lengths = self._postings.gather(features)
+        matched = np.bincount(holders, weights=np.repeat(weights, lengths),
+                              minlength=self._n_docs + len(self._entry_ids))
+        matched_doc, matched_entry = matched[:self._n_docs], matched[self._n_docs:]
         # A long message is judged on a question's worth of content: what it says beyond that
         # (where, who, since when) neither helps nor hurts.
         effective = min(total, self._long_message_weight)
-        best_unit = np.zeros(n_entries)
-        holders, lengths = self._doc_entries.gather(hit)
-        np.maximum.at(best_unit, holders, np.repeat(2.0 * m / (effective + w), lengths))
+        # Per text (0 for texts the message does not touch), then the best unit per entry.
+        best_unit = self._entry_docs.max(2.0 * matched_doc / (effective + self._doc_weight))
         # A keyword counts by how completely it appears (squared: half a keyword is weak) and
         # by how much it weighs (a lone common character is not a topic).
-        key_strength = (np.minimum(m / w, 1.0) ** 2 * self._doc_specificity[hit]
-                        * (m / (m + _KEYWORD_HALF)))
-        keyword = np.zeros(n_entries)
-        holders, lengths = self._doc_key_entries.gather(hit)
-        np.maximum.at(keyword, holders, np.repeat(key_strength, lengths))
+        key_strength = (np.minimum(matched_doc * self._doc_inverse_weight, 1.0) ** 2
+                        * self._doc_specificity * (matched_doc / (matched_doc + _KEYWORD_HALF)))
+        keyword = self._entry_key_docs.max(key_strength)
         return _Scores(matched_entry / effective, best_unit, keyword, total)
 
     def _combined(self, normalised: str) -> tuple[np.ndarray | None, np.ndarray]:

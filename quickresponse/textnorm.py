@@ -317,13 +317,15 @@ class ZhWords:
     """Two- and three-character Chinese words with their corpus frequency (jieba's dictionary).
 
     Kept as sorted arrays of :func:`gram_code` codes rather than a dict of a quarter of a million
-    strings: :meth:`frequencies` looks up every n-gram of a knowledge base at once, and ``in``,
-    ``get`` and ``[]`` serve single words.
+    strings: :meth:`frequencies` looks up every n-gram of a knowledge base at once. Single
+    lookups (``in``, ``get``, ``[]``, :meth:`count`), which a message makes a few dozen of, go
+    through a dict of codes made on the first of them.
     """
 
     def __init__(self, codes: dict[int, np.ndarray], counts: dict[int, np.ndarray]) -> None:
         self._codes = codes
         self._counts = counts
+        self._by_code: dict[int, int] | None = None
 
     def frequencies(self, codes: np.ndarray, n: int) -> np.ndarray:
         """The frequency of each n-character gram code, 0 for a gram that is not a word."""
@@ -333,15 +335,25 @@ class ZhWords:
         at = np.minimum(np.searchsorted(table, codes), len(table) - 1)
         return np.where(table[at] == codes, self._counts[n][at], 0)
 
+    def count(self, code: int) -> int | None:
+        """The frequency of the 2- or 3-character word with this :func:`gram_code`, if a word.
+
+        (The codes of the two lengths cannot meet: three characters need more than 32 bits.)
+        """
+        by_code = self._by_code
+        if by_code is None:
+            by_code = {}
+            for n in sorted(self._codes):
+                by_code.update(zip(self._codes[n].tolist(), self._counts[n].tolist(),
+                                   strict=True))
+            self._by_code = by_code
+        return by_code.get(code)
+
     def get(self, word: str, default: int | None = None) -> int | None:
-        table = self._codes.get(len(word))
-        if table is None or not len(table) or max(word) >= "\U00010000":
+        if len(word) not in (2, 3) or max(word) >= "\U00010000":
             return default
-        code = gram_code(word)
-        at = int(np.searchsorted(table, code))
-        if at < len(table) and int(table[at]) == code:
-            return int(self._counts[len(word)][at])
-        return default
+        found = self.count(gram_code(word))
+        return default if found is None else found
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and self.get(word) is not None
