@@ -180,7 +180,8 @@ def clean_user_text(text: str, limit: int) -> str:
     text = "".join(
         ch for ch in text if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cs", "Co")
     )
-    return text.strip()[:limit]
+    # A cut can end on a space; what is kept never ends on one (cleaning is idempotent).
+    return text.strip()[:limit].rstrip()
 
 
 # ---- analysis of normalised text -------------------------------------------------------------
