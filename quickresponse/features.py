@@ -68,17 +68,6 @@ def distinct(values: np.ndarray) -> np.ndarray:
     return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
 
 
-def distinct_inverse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sorted distinct values, and for each value its index among them."""
-    order = np.argsort(values, kind="stable")
-    ordered = values[order]
-    first = np.concatenate(([True], ordered[1:] != ordered[:-1])) if len(ordered) else (
-        np.zeros(0, dtype=bool))
-    inverse = np.empty(len(values), dtype=np.int64)
-    inverse[order] = np.cumsum(first) - 1
-    return ordered[first], inverse
-
-
 def member(sorted_values: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Whether each of ``values`` is in ``sorted_values`` (a binary search each: for the small
     arrays of one message, much cheaper than :func:`numpy.isin`)."""
@@ -116,10 +105,15 @@ class Features:
                         np.concatenate([p.value for p in parts]))
 
     def merged(self) -> Features:
-        """One row per (text, feature), with the largest weight it was seen with."""
+        """One row per (text, feature), with the largest weight it was seen with, ordered by
+        feature and then by text.
+
+        Rows must come in text order within each feature (as every function here gives them),
+        so that one stable sort by feature puts a feature's repeats in a text side by side.
+        """
         if not len(self.key):
             return self
-        order = np.lexsort((self.key, self.doc))
+        order = np.argsort(self.key, kind="stable")
         doc, key, value = self.doc[order], self.key[order], self.value[order]
         starts = np.flatnonzero(np.concatenate(
             ([True], (doc[1:] != doc[:-1]) | (key[1:] != key[:-1]))))
@@ -250,15 +244,14 @@ def _pinyin_bigrams(doc: np.ndarray, first: np.ndarray, second: np.ndarray,
     a1, a2, na = READINGS.of(first)
     b1, b2, nb = READINGS.of(second)
     share = value / (na * nb)
-    parts = []
-    for ra, rb, present in ((a1, b1, None), (a1, b2, nb == 2), (a2, b1, na == 2),
-                            (a2, b2, (na == 2) & (nb == 2))):
-        key = (PY << KIND_SHIFT) | (ra << READING_BITS) | rb
-        if present is None:
-            parts.append(Features(doc, key, share))
-        else:
-            parts.append(Features(doc[present], key[present], share[present]))
-    return Features.concat(parts)
+    # The (up to) four readings of each bigram side by side, so that rows stay in text order.
+    key = (PY << KIND_SHIFT) | np.stack(
+        ((a1 << READING_BITS) | b1, (a1 << READING_BITS) | b2,
+         (a2 << READING_BITS) | b1, (a2 << READING_BITS) | b2), axis=1)
+    present = np.stack((np.ones(len(doc), dtype=bool), nb == 2, na == 2, (na == 2) & (nb == 2)),
+                       axis=1)
+    return Features(np.repeat(doc, 4).reshape(-1, 4)[present], key[present],
+                    np.repeat(share, 4).reshape(-1, 4)[present])
 
 
 _EMPTY = Features(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0))
@@ -291,16 +284,14 @@ class Vocabulary:
         """Word and word-bigram features of normalised texts joined by newlines, numbering new
         words as they come (the words :func:`textnorm.english_words` would give)."""
         raw = self._raw
-        ids = []
-        for token in _WORD_OR_BREAK.findall(joined):
-            found = raw.get(token)
-            if found is None:
-                content = token not in EN_STOPWORDS and (len(token) > 1 or token.isdigit())
-                found = raw[token] = self.add(stem(token)) if content else _STOP
-            ids.append(found)
-        if not ids:
+        found = _WORD_OR_BREAK.findall(joined)
+        if not found:
             return _EMPTY
-        tokens = np.array(ids, dtype=np.int64)
+        for token in dict.fromkeys(found):  # new words numbered in the order they come
+            if token not in raw:
+                content = token not in EN_STOPWORDS and (len(token) > 1 or token.isdigit())
+                raw[token] = self.add(stem(token)) if content else _STOP
+        tokens = np.fromiter(map(raw.__getitem__, found), dtype=np.int64, count=len(found))
         doc = np.cumsum(tokens == _BREAK)
         kept = tokens >= 0
         word, doc = tokens[kept], doc[kept]

@@ -73,7 +73,6 @@ from quickresponse.features import (
     chinese_features_of,
     chinese_key,
     distinct,
-    distinct_inverse,
     kind_of,
     member,
     pack_sound,
@@ -367,6 +366,15 @@ class _Lists:
         pairs = distinct(rows * max(n_values, 1) + values)
         return _Lists(_pointers(pairs // max(n_values, 1), n_rows), pairs % max(n_values, 1))
 
+    def join(self, other: _Lists) -> _Lists:
+        """Each row's list followed by the same row of ``other``."""
+        pointers = self.pointers + other.pointers
+        values = np.empty(len(self.values) + len(other.values), dtype=self.values.dtype)
+        for lists, before in ((self, 0), (other, np.diff(self.pointers))):
+            lengths = np.diff(lists.pointers)
+            values[_ranges(pointers[:-1] + before, lengths)] = lists.values
+        return _Lists(pointers, values)
+
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The lists of ``rows`` one after the other, and the length of each."""
         starts = self.pointers[rows]
@@ -471,7 +479,10 @@ class Matcher:
         in_units = np.bincount(units_doc, minlength=n_docs)
 
         # Background document frequencies: every unit and every sampled answer sentence.
-        keys, key_of_pair = distinct_inverse(pairs.key)
+        # (Rows come ordered by feature, then by text.)
+        first_of_key = np.concatenate(([True], pairs.key[1:] != pairs.key[:-1]))
+        keys = pairs.key[first_of_key]
+        key_of_pair = np.cumsum(first_of_key) - 1
         n_keys = len(keys)
         counted = in_units + np.bincount(sentence_doc, minlength=n_docs)
         df = np.bincount(key_of_pair, weights=counted[pairs.doc], minlength=n_keys)
@@ -492,9 +503,8 @@ class Matcher:
         feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys, n_entries)
         # One list per feature: the texts that have it, then (numbered after the texts) the
         # entries that have it, so that one gather and one bincount serve both.
-        self._postings = _Lists.of_pairs(
-            np.concatenate((key, np.repeat(np.arange(n_keys), np.diff(feature_entries.pointers)))),
-            np.concatenate((doc, n_docs + feature_entries.values)), n_keys, n_docs + n_entries)
+        self._postings = _Lists(_pointers(key, n_keys), doc).join(
+            _Lists(feature_entries.pointers, n_docs + feature_entries.values))
         # How specific a feature is: 1 for a feature only one entry has, falling towards 0 as
         # more entries share it.
         sharing = np.maximum(np.diff(feature_entries.pointers), 1)

@@ -87,7 +87,44 @@ _TEXT_SPEAK_RE = re.compile(r"\b(" + "|".join(map(re.escape, _TEXT_SPEAK)) + r")
 
 @lru_cache(maxsize=4096)
 def to_simplified(text: str) -> str:
-    return zhconv.convert(text, "zh-cn") if _CJK.search(text) else text
+    """Traditional to simplified characters, exactly as ``zhconv.convert(text, "zh-cn")``.
+
+    zhconv walks the text a character at a time in Python, looking for the longest phrase at
+    each one. A phrase can only start in a stretch of characters that occur in some phrase; a
+    character outside such stretches converts on its own (``str.translate``), and each stretch
+    goes through zhconv once per process (they repeat endlessly).
+    """
+    if not _CJK.search(text):
+        return text
+    singles, stretches = _script_tables()
+    out = []
+    done = 0
+    for found in stretches.finditer(text):
+        out.append(text[done:found.start()].translate(singles))
+        stretch = found.group()
+        converted = _CONVERTED.get(stretch)
+        if converted is None:
+            converted = zhconv.convert(stretch, "zh-cn")
+            if len(_CONVERTED) < _CACHE_LIMIT:
+                _CONVERTED[stretch] = converted
+        out.append(converted)
+        done = found.end()
+    out.append(text[done:].translate(singles))
+    return "".join(out)
+
+
+_CONVERTED: dict[str, str] = {}
+_CACHE_LIMIT = 100_000
+
+
+@lru_cache(maxsize=1)
+def _script_tables() -> tuple[dict[int, str], re.Pattern[str]]:
+    """zhconv's one-character conversions, and a pattern for stretches of two or more
+    characters that occur in its phrases (where a phrase may match)."""
+    table = zhconv.zhconv.getdict("zh-cn")
+    singles = {ord(key): value for key, value in table.items() if len(key) == 1}
+    in_phrases = sorted({ch for key in table if len(key) > 1 for ch in key})
+    return singles, re.compile("[" + "".join(map(re.escape, in_phrases)) + "]{2,}")
 
 
 def _fold_once(text: str) -> str:
@@ -131,30 +168,71 @@ def normalise_many(texts: Iterable[str]) -> list[str]:
     beyond the Basic Multilingual Plane, which the script conversion touches only in a text
     that also has a common Chinese character.
     """
-    pieces: dict[str, str] = {}
-    out: list[str] = []
-    for text in texts:
-        if len(text) > MAX_INPUT_CHARS or (text and max(text) >= "\U00010000"):
-            out.append(normalise(text))
-            continue
-        folded_pieces = []
-        for piece in text.split(" "):
-            folded = pieces.get(piece)
-            if folded is None:
-                folded = pieces[piece] = _normalise_piece(piece)
-            if folded:
-                folded_pieces.append(folded)
-        out.append(" ".join(folded_pieces))
+    texts = list(texts)
+    out: list[str | None] = [None] * len(texts)
+    batch: list[int] = []
+    # One look at all of them finds whether any text needs a closer one.
+    if "\n" in "".join(texts) or max("".join(texts), default="") >= "\U00010000" or max(
+            map(len, texts), default=0) > MAX_INPUT_CHARS:
+        for i, text in enumerate(texts):
+            if (len(text) > MAX_INPUT_CHARS or "\n" in text
+                    or (text and max(text) >= "\U00010000")):
+                out[i] = normalise(text)
+            else:
+                batch.append(i)
+    else:
+        batch = list(range(len(texts)))
+    if not batch:
+        return out  # type: ignore[return-value]
+    # The texts of the batch, one per line, cut into pieces at every space; each distinct piece
+    # is folded once and the folded pieces are put back in place in one join.
+    pieces = "\n".join(texts[i] for i in batch).replace("\n", " \n ").split(" ")
+    folded = _normalise_pieces(set(pieces))
+    folded["\n"] = "\n"
+    lines = _LINE_EDGES.sub("\n", _SPACE_RUN.sub(" ", " ".join(map(folded.__getitem__, pieces))))
+    for i, line in zip(batch, lines.strip(" ").split("\n"), strict=True):
+        out[i] = line
+    return out  # type: ignore[return-value]
+
+
+_SPACE_RUN = re.compile(" {2,}")
+_LINE_EDGES = re.compile(" ?\n ?")
+
+
+def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
+    """:func:`normalise` of each piece (text without spaces), cheaply for the common kinds."""
+    out: dict[str, str] = {}
+    chinese: list[str] = []
+    for piece in pieces:
+        if piece.isascii() and piece.isalnum():
+            # Letters and digits only: folding is lower case and text-speak, and the text-speak
+            # replacements are themselves already folded.
+            lowered = piece.lower()
+            out[piece] = _TEXT_SPEAK.get(lowered, lowered)
+        elif _CHINESE_ONLY.fullmatch(piece):
+            chinese.append(piece)
+        else:
+            out[piece] = normalise(piece)
+    # Common Chinese characters only: width, case, marks and English steps change nothing, so
+    # folding is the script and dialect conversion, done for all of them at once (a newline is
+    # in no replacement). Where a second fold would change the first, or the first leaves
+    # anything but Chinese characters, the piece takes the whole path.
+    if not chinese:
+        return out
+    once = _fold_chinese("\n".join(chinese))
+    twice = _fold_chinese(once)
+    for piece, first, second in zip(chinese, once.split("\n"), twice.split("\n"), strict=True):
+        settled = first == second and _CHINESE_ONLY.fullmatch(first)
+        out[piece] = first if settled else normalise(piece)
     return out
 
 
-def _normalise_piece(piece: str) -> str:
-    if piece.isascii() and piece.isalnum():
-        # Letters and digits only: folding is lower case and text-speak, and the text-speak
-        # replacements are themselves already folded.
-        lowered = piece.lower()
-        return _TEXT_SPEAK.get(lowered, lowered)
-    return normalise(piece)
+_CHINESE_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+
+def _fold_chinese(text: str) -> str:
+    text = _CANTONESE_TRAD_RE.sub(lambda m: _CANTONESE_TRADITIONAL[m.group()], text)
+    return _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], to_simplified(text))
 
 
 def detect_language(text: str, default: str = "zh") -> str:
