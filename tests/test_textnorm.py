@@ -99,6 +99,26 @@ def test_normalise_many_folds_the_knowledge_base_like_normalise() -> None:
     assert normalise_many(texts) == [normalise(t) for t in texts]
 
 
+def _zhconv_phrases() -> list[str]:
+    import zhconv.zhconv
+
+    return sorted(k for k in zhconv.zhconv.getdict("zh-cn") if len(k) > 1)
+
+
+_PHRASES = _zhconv_phrases()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_PHRASES),
+                          st.sampled_from(_PHRASES).map(lambda p: p[1:] or p),
+                          st.sampled_from(_PHRASES).map(lambda p: p[:-1] or p),
+                          st.sampled_from(list("乾隆干什麼么了 a1\n"))), max_size=12).map("".join))
+def test_script_conversion_is_zhconv_exactly(text: str) -> None:
+    import zhconv
+
+    assert textnorm.to_simplified(text) == zhconv.convert(text, "zh-cn")
+
+
 @pytest.mark.parametrize(("text", "lang"), [
     ("家里着火了怎么办", "zh"),
     ("how do I use a fire extinguisher", "en"),
