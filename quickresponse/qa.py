@@ -113,10 +113,19 @@ class QAService:
         suggestions: tuple[Entry, ...] = ()
         if result.decision == "suggest":
             suggestions = tuple(self.kb.get(c.entry_id) for c in result.candidates[:3])
+        near_misses: tuple[Entry, ...] = ()
         if result.urgent and entry is None:
-            # An emergency with no specific topic still gets the numbers and how to call.
-            entry = self.kb.entries.get("emergency-numbers")
+            best = result.candidates[0] if result.candidates else None
+            if best is not None and best.score >= self.matcher.suggest_threshold:
+                # A resident in danger gains more from the likely topic's steps (after the
+                # numbers) than from a list to choose from; the other candidates stay a tap away.
+                entry = self.kb.get(best.entry_id)
+                near_misses = tuple(s for s in suggestions if s.id != entry.id)
+            else:
+                # An emergency with no specific topic still gets the numbers and how to call.
+                entry = self.kb.entries.get("emergency-numbers")
         related = tuple(self.kb.entries[r] for r in entry.related if r in self.kb) if entry else ()
+        related = tuple({e.id: e for e in (*near_misses, *related)}.values())
         call_first: tuple[str, ...] = ()
         if result.urgent:
             own = entry.call if entry else ()
