@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from quickresponse.clock import Clock
 from quickresponse.db import Database
-from quickresponse.errors import InvalidInput, NotPermitted, StaleAction
+from quickresponse.errors import InvalidInput, NotPermitted, StaleAction, StorageUnavailable
 from quickresponse.i18n import Lang, normalise_lang
 from quickresponse.knowledge import Entry, KnowledgeBase
 from quickresponse.matcher import Matcher, MatchResult
@@ -74,6 +74,8 @@ class Reply:
     question_id: int | None = None
     # The question was longer than MAX_QUESTION_CHARS and only its start was read.
     truncated: bool = False
+    # False when the database was unavailable: answered from memory, not logged.
+    saved: bool = True
 
 
 @dataclass
@@ -146,7 +148,10 @@ class QAService:
         text = text[:MAX_QUESTION_CHARS]
         warnings: Sequence[ActiveWarning] = ()
         if self.warnings is not None and user_id is not None:
-            warnings = await self.warnings.active_for_user(user_id)
+            try:
+                warnings = await self.warnings.active_for_user(user_id)
+            except StorageUnavailable:
+                warnings = ()  # the answer matters more than the banner
         reply = self.reply_for(text, lang=lang, warnings=warnings)
         if truncated:
             reply = Reply(**{**reply.__dict__, "truncated": True})
@@ -166,7 +171,11 @@ class QAService:
             await session.flush()
             return row.id
 
-        question_id = await self._db.run(work)
+        try:
+            question_id = await self._db.run(work)
+        except StorageUnavailable:
+            # Safety advice must not depend on the database: answer from memory, unlogged.
+            return Reply(**{**reply.__dict__, "saved": False})
         return Reply(**{**reply.__dict__, "question_id": question_id})
 
     async def record_feedback(self, user_id: int | None, question_id: int, helpful: bool) -> None:

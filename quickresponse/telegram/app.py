@@ -21,7 +21,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import ConfigError
+from quickresponse.errors import ConfigError, StorageUnavailable
 from quickresponse.i18n import LANGS, html_to_text, t
 from quickresponse.services import Services
 from quickresponse.telegram.codec import InvalidCallback
@@ -119,7 +119,13 @@ async def _register_commands(app: QRApplication) -> None:
 
 async def skip_duplicate_update(update: Update, context: QRContext) -> None:
     """Stop here if this update id was already taken (by this or another process)."""
-    if not await context.services.updates.first_time(update.update_id):
+    try:
+        first = await context.services.updates.first_time(update.update_id)
+    except StorageUnavailable:
+        # Without the database a redelivery can't be recognised; handling it beats losing it.
+        log.warning("update log unavailable; handling the update without the duplicate check")
+        return
+    if not first:
         log.info("skipping redelivered update", extra={"update_id": update.update_id})
         raise ApplicationHandlerStop
 
@@ -131,9 +137,16 @@ async def route_message(update: Update, context: QRContext) -> None:
     chat = update.effective_chat
     if message is None or user is None or chat is None:
         return
-    conversation = await context.services.conversations.get(chat.id, user.id)
-    flow = FLOWS.get(conversation.flow) if conversation else None
     kind = "text" if message.text else "location" if message.location else "photo"
+    try:
+        conversation = await context.services.conversations.get(chat.id, user.id)
+    except StorageUnavailable:
+        if kind != "text" or chat.type != chat.PRIVATE:
+            raise
+        # The resident's flow can't be read: answer the text as a question from memory; the
+        # answer says it was not saved and asks to resend if it belonged to a report.
+        conversation = None
+    flow = FLOWS.get(conversation.flow) if conversation else None
     if flow is not None and conversation is not None:
         handler = getattr(flow, f"on_{kind}")
         if handler is not None:

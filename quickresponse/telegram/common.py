@@ -12,7 +12,7 @@ from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import QuickResponseError
+from quickresponse.errors import QuickResponseError, StorageUnavailable
 from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
 from quickresponse.telegram.render import split_html
 from quickresponse.textnorm import detect_language
@@ -65,7 +65,10 @@ async def user_lang(update: Update, context: QRContext, text: str | None = None)
     services = context.services
     user = update.effective_user
     if user is not None:
-        chosen = await services.users.language(user.id)
+        try:
+            chosen = await services.users.language(user.id)
+        except StorageUnavailable:
+            chosen = None  # the database is away: fall back to what the message tells
         if chosen:
             return chosen
     default = services.settings.default_language

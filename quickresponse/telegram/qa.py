@@ -7,7 +7,7 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import StaleAction, UnknownEntry
+from quickresponse.errors import StaleAction, StorageUnavailable, UnknownEntry
 from quickresponse.i18n import Lang, normalise_lang, t
 from quickresponse.knowledge import Entry
 from quickresponse.presenter import (
@@ -105,12 +105,17 @@ async def answer_question(update: Update, context: QRContext, _conv: Conversatio
     assert message is not None and message.text is not None
     chosen = None
     if user is not None:
-        chosen = (await context.services.users.touch(user.id)).language
+        try:
+            chosen = (await context.services.users.touch(user.id)).language
+        except StorageUnavailable:
+            chosen = None  # answer anyway, in the message's language
     answer = await context.services.qa.ask(
         user.id if user else None, message.text, lang=chosen)
     services = context.services
     text = render_reply(answer, tz=services.settings.tz,
                         place_name=district_names(services.city))
+    if not answer.saved:
+        text += "\n\n" + t("qa.not_saved", answer.lang)
     await reply(update, text, keyboards.answer_keyboard(answer))
 
 
