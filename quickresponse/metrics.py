@@ -38,9 +38,6 @@ TICKETS = Gauge(
     "qr_tickets", "Tickets by state and district (refreshed periodically)",
     ["state", "district"], registry=REGISTRY,
 )
-TICKET_EVENTS = Counter(
-    "qr_ticket_events_total", "Ticket changes by kind", ["kind"], registry=REGISTRY,
-)
 DELIVERIES = Counter(
     "qr_deliveries_total", "Alert deliveries by result (sent, failed, blocked, throttled)",
     ["result"], registry=REGISTRY,

@@ -72,8 +72,8 @@ async def wait_healthy(port: int, proc: asyncio.subprocess.Process) -> None:
     raise AssertionError("bot never became healthy")
 
 
-async def wait_for(predicate, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
+async def wait_for(predicate, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):
         if predicate():
             return
         await asyncio.sleep(0.05)

@@ -38,8 +38,8 @@ async def server(app, services):
     await app.stop()
 
 
-async def wait_for(predicate, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
+async def wait_for(predicate, seconds: float = 5.0) -> None:
+    for _ in range(int(seconds / 0.02)):
         if predicate():
             return
         await asyncio.sleep(0.02)
