@@ -382,22 +382,32 @@ class _Lists:
         return self.values[_ranges(starts, lengths)], lengths
 
 
-class _RowMax:
-    """The largest of each row's entries of a dense vector, for lists of indices per row."""
+class _Owners:
+    """Which entries each text belongs to: most texts belong to one entry (an array says which);
+    the rest (a title or keyword several entries share) have lists."""
 
-    def __init__(self, lists: _Lists) -> None:
-        self._values = lists.values
-        starts = lists.pointers[:-1]
-        self._empty = starts == lists.pointers[1:]
-        self._starts = np.minimum(starts, max(len(lists.values) - 1, 0))
+    def __init__(self, docs: np.ndarray, entries: np.ndarray, n_docs: int, n_entries: int) -> None:
+        lists = _Lists.of_pairs(docs, entries, n_docs, n_entries)
+        counts = np.diff(lists.pointers)
+        alone = counts == 1
+        self._single = np.full(n_docs, -1, dtype=np.int64)
+        self._single[alone] = lists.values[lists.pointers[:-1][alone]]
+        self._shared = counts > 1
+        self._any_shared = bool(self._shared.any())
+        self._lists = lists
 
-    def max(self, dense: np.ndarray) -> np.ndarray:
-        """Per row, the largest of ``dense`` at its indices (0 for an empty row; ``dense`` is
+    def best(self, docs: np.ndarray, values: np.ndarray, n_entries: int) -> np.ndarray:
+        """Per entry, the largest of ``values`` over its ``docs`` (0 where none; ``values`` are
         never negative)."""
-        if not len(self._values):
-            return np.zeros(len(self._starts))
-        out = np.maximum.reduceat(dense[self._values], self._starts)
-        out[self._empty] = 0.0
+        out = np.zeros(n_entries)
+        owner = self._single[docs]
+        alone = owner >= 0
+        np.maximum.at(out, owner[alone], values[alone])
+        if self._any_shared:
+            shared = np.flatnonzero(self._shared[docs])
+            if len(shared):
+                holders, lengths = self._lists.gather(docs[shared])
+                np.maximum.at(out, holders, np.repeat(values[shared], lengths))
         return out
 
 
@@ -496,9 +506,9 @@ class Matcher:
         doc, key, value = pairs.doc[in_index], key_of_pair[in_index], pairs.value[in_index]
         indexed = np.bincount(key, minlength=n_keys) > 0
         doc_entries = _Lists.of_pairs(units_doc, units_entry, n_docs, n_entries)
-        self._entry_docs = _RowMax(_Lists.of_pairs(units_entry, units_doc, n_entries, n_docs))
-        self._entry_key_docs = _RowMax(_Lists.of_pairs(
-            units_entry[units_key], units_doc[units_key], n_entries, n_docs))
+        self._owners = _Owners(units_doc, units_entry, n_docs, n_entries)
+        self._key_owners = _Owners(units_doc[units_key], units_entry[units_key], n_docs,
+                                   n_entries)
         holders, lengths = doc_entries.gather(doc)
         feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys, n_entries)
         # One list per feature: the texts that have it, then (numbered after the texts) the
@@ -536,7 +546,12 @@ class Matcher:
         self._vocabulary = vocabulary
         word_ids = (keys[(kinds == W) & indexed] & ((1 << KIND_SHIFT) - 1)).tolist()
         self._indexed_words = {vocabulary.words[i] for i in word_ids}
-        self._vocab = sorted(w for w in self._indexed_words if w.isalpha())
+        vocab = sorted(w for w in self._indexed_words if w.isalpha())
+        self._vocab_by_length: dict[int, tuple[list[str], list[int]]] = {}
+        for position, word in enumerate(vocab):
+            words, positions = self._vocab_by_length.setdefault(len(word), ([], []))
+            words.append(word)
+            positions.append(position)
         self._known_words = set(vocabulary.ids)
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
@@ -559,7 +574,17 @@ class Matcher:
             # One slip in a short word is a different word (lady / lay); longer words tolerate
             # one or two.
             cutoff = 88.0 if len(word) <= 5 else 84.0 if len(word) <= 7 else _TYPO_MIN_RATIO
-            best = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
+            best: tuple[str, float, int] | None = None
+            # The most similar indexed word (the first in the vocabulary on a tie), looked for
+            # only among words whose length allows the similarity asked for.
+            for length, (words, positions) in self._vocab_by_length.items():
+                if 100.0 * (1.0 - abs(length - len(word)) / (length + len(word))) < cutoff:
+                    continue
+                hit = process.extractOne(word, words, scorer=fuzz.ratio,
+                                         score_cutoff=best[1] if best else cutoff)
+                if hit is not None and (best is None or hit[1] > best[1] or (
+                        hit[1] == best[1] and positions[hit[2]] < best[2])):
+                    best = (hit[0], hit[1], positions[hit[2]])
             if best is not None:
                 found = (best[0], best[1] / 100.0)
         if len(self._typo_cache) < _CACHE_SIZE:
@@ -626,13 +651,16 @@ class Matcher:
         # A long message is judged on a question's worth of content: what it says beyond that
         # (where, who, since when) neither helps nor hurts.
         effective = min(total, self._long_message_weight)
-        # Per text (0 for texts the message does not touch), then the best unit per entry.
-        best_unit = self._entry_docs.max(2.0 * matched_doc / (effective + self._doc_weight))
+        hit = np.flatnonzero(matched_doc)
+        m = matched_doc[hit]
+        n_entries = len(self._entry_ids)
+        best_unit = self._owners.best(hit, 2.0 * m / (effective + self._doc_weight[hit]),
+                                      n_entries)
         # A keyword counts by how completely it appears (squared: half a keyword is weak) and
         # by how much it weighs (a lone common character is not a topic).
-        key_strength = (np.minimum(matched_doc * self._doc_inverse_weight, 1.0) ** 2
-                        * self._doc_specificity * (matched_doc / (matched_doc + _KEYWORD_HALF)))
-        keyword = self._entry_key_docs.max(key_strength)
+        key_strength = (np.minimum(m * self._doc_inverse_weight[hit], 1.0) ** 2
+                        * self._doc_specificity[hit] * (m / (m + _KEYWORD_HALF)))
+        keyword = self._key_owners.best(hit, key_strength, n_entries)
         return _Scores(matched_entry / effective, best_unit, keyword, total)
 
     def _combined(self, normalised: str) -> tuple[np.ndarray | None, np.ndarray]:
@@ -661,8 +689,7 @@ class Matcher:
         combined, keyword = self._combined(query)
         if combined is None:
             return MatchResult(text, lang, urgent, "none", (), "low_score")
-        keep = min(len(combined), max(self.max_candidates, 8))
-        top = np.argsort(-combined, kind="stable")[:keep]
+        top = _top(combined, max(self.max_candidates, 8))
         ranked = [(self._entry_ids[i], float(combined[i]), float(keyword[i]))
                   for i in top if combined[i] > 0]
         ranked.sort(key=lambda r: (-r[1], r[0]))
@@ -697,6 +724,17 @@ class Matcher:
         if top >= self.suggest_threshold:
             return "suggest", "low_score"
         return "none", "low_score"
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """The indices of the ``k`` highest scores, highest first, ties in index order (what a
+    stable sort of all of them gives), without sorting all of them."""
+    if len(scores) <= k:
+        return np.argsort(-scores, kind="stable")
+    bar = np.partition(scores, len(scores) - k)[len(scores) - k]
+    above = np.flatnonzero(scores > bar)
+    chosen = np.concatenate((above, np.flatnonzero(scores == bar)[:k - len(above)]))
+    return chosen[np.argsort(-scores[chosen], kind="stable")]
 
 
 def _prefer(ranked: list[tuple[str, float, float]],
