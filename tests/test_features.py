@@ -8,6 +8,7 @@ its readings, English words and word bigrams.
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from quickresponse.features import (
     Vocabulary,
     bigram_key,
     chinese_features,
+    chinese_features_of,
     chinese_key,
     word_key,
 )
@@ -107,3 +109,13 @@ def test_saying_it_twice_adds_no_feature_and_no_weight() -> None:
                           normalise("行长着火了 fire 行长着火了 fire")])[0]
     assert set(twice) - set(once) == {bigram_key(0, 0)}  # only "fire fire" is new
     assert all(twice[k] == v for k, v in once.items())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("着火了地震怎么办的是不是一个我们水电梯困住行长重")),
+                        min_size=1, max_size=60), max_size=4))
+def test_one_message_a_character_at_a_time_gets_the_array_features(runs: list[str]) -> None:
+    arrays = chinese_features("\n".join(runs))
+    arrays = Features(np.zeros_like(arrays.doc), arrays.key, arrays.value).merged()
+    assert chinese_features_of(runs) == dict(
+        zip(arrays.key.tolist(), arrays.value.tolist(), strict=True))

@@ -11,14 +11,18 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rapidfuzz import fuzz, process
 
+from quickresponse import matcher as matcher_module
 from quickresponse.evaluation import evaluate_file
 from quickresponse.knowledge import Entry, KnowledgeBase, load_knowledge_base
-from quickresponse.matcher import Matcher
+from quickresponse.matcher import Matcher, _top
 from quickresponse.settings import DEFAULT_KB_DIR, load_settings
+from quickresponse.textnorm import normalise
 
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 OWN_SET = Path(__file__).resolve().parent / "data" / "heldout_own.jsonl"
@@ -222,3 +226,57 @@ def test_the_matcher_is_built_from_plain_values() -> None:
     changed = dataclasses.replace(kb.entries["rain-a"], keywords={"zh": ("洪水",), "en": ()})
     matcher = Matcher(KnowledgeBase({"rain-a": changed}, {}, Path(".")))
     assert matcher.match("洪水").entry_id == "rain-a"
+
+
+# ---- the fast paths give what the plain ones give ----------------------------------------------
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("着伙火了地镇震怎么办电梯店困住水漫进家门煤气味重固顶")),
+               max_size=70), st.sampled_from([2, 3]))
+def test_sound_alike_windows_are_the_same_a_character_at_a_time_and_in_arrays(
+        run: str, n: int) -> None:
+    homophones = _shared_matcher()._homophones
+    chars = list(run)
+    for start in range(0, max(len(chars) - n + 1, 1), 7):
+        assert (homophones._sound_alike(chars, n, start)
+                == homophones._sound_alike_arrays(chars, n, start))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([0.0, 10.5, 30.0, 30.0, 55.2, 80.0, 99.9]), max_size=40),
+       st.integers(min_value=1, max_value=12))
+def test_top_candidates_are_those_of_a_full_stable_sort(scores: list[float], k: int) -> None:
+    values = np.array(scores)
+    assert _top(values, k).tolist() == np.argsort(-values, kind="stable")[:k].tolist()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=5, max_size=14))
+def test_typo_correction_finds_what_a_search_of_the_whole_vocabulary_finds(word: str) -> None:
+    matcher = _shared_matcher()
+    vocab = sorted(w for w in matcher._indexed_words if w.isalpha())
+    cutoff = 88.0 if len(word) <= 5 else 84.0 if len(word) <= 7 else 80.0
+    expected = None
+    if word not in matcher._known_words:
+        best = process.extractOne(word, vocab, scorer=fuzz.ratio, score_cutoff=cutoff)
+        expected = (best[0], best[1] / 100.0) if best else None
+    assert matcher._correct(word) == expected
+
+
+def test_typo_correction_meets_misspelt_topic_words() -> None:
+    matcher = _shared_matcher()
+    for typed, meant in (("earthqake", "earthquak"), ("extinguiser", "extinguish")):
+        found = matcher._correct(typed)
+        assert found is not None and found[0].startswith(meant[:8]), (typed, found)
+
+
+def test_a_long_message_gets_the_same_features_either_way(monkeypatch) -> None:
+    # Past a few dozen characters features are computed with arrays; the result must not
+    # depend on which way was taken.
+    text = normalise("家里的电动车着火了 烟很大 我们在楼上出不去 怎么办 fire smoke 着伙了 地镇" * 3)
+    assert len(text) > matcher_module._ARRAYS_FROM
+    by_arrays = _shared_matcher()._query_features(text)
+    monkeypatch.setattr(matcher_module, "_ARRAYS_FROM", 10_000)
+    by_characters = _shared_matcher()._query_features(text)
+    assert (dict(zip(by_arrays[0].tolist(), by_arrays[1].tolist(), strict=True))
+            == dict(zip(by_characters[0].tolist(), by_characters[1].tolist(), strict=True)))
