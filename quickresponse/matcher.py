@@ -241,14 +241,14 @@ class _HomophoneCorrector:
     be a dictionary word, so accidents of the knowledge base's own text (了先) never are.
     """
 
-    def __init__(self, grams: Iterable[str], seen: Collection[int]) -> None:
-        """``grams``: dictionary words the index holds; ``seen``: every c2/c3 feature of the
-        knowledge base (units and answers)."""
+    def __init__(self, grams: Iterable[tuple[str, int]], seen: Collection[int]) -> None:
+        """``grams``: dictionary words the index holds, with their frequency; ``seen``: every
+        c2/c3 feature of the knowledge base (units and answers)."""
         self._words = zh_word_frequencies()
         self._seen = seen
         by_sound: dict[tuple[int, ...], list[str]] = {}
         # Most common first; equally common ones in a fixed order, whatever the entry order.
-        for gram in sorted(grams, key=lambda g: (-(self._words.get(g) or 0), g)):
+        for gram, _ in sorted(grams, key=lambda g: (-g[1], g[0])):
             for key in READINGS.sound_keys(gram):
                 by_sound.setdefault(key, []).append(gram)
         self._by_sound = by_sound
@@ -417,14 +417,17 @@ def _pointers(sorted_rows: np.ndarray, n_rows: int) -> np.ndarray:
     return pointers
 
 
-def _dictionary_words(keys: np.ndarray, kinds: np.ndarray) -> list[str]:
-    """The c2/c3 features among ``keys`` that are dictionary words, as text."""
+def _dictionary_words(keys: np.ndarray, kinds: np.ndarray) -> list[tuple[str, int]]:
+    """The c2/c3 features among ``keys`` that are dictionary words, as text, with frequency."""
     words = zh_word_frequencies()
-    out: list[str] = []
+    out: list[tuple[str, int]] = []
     for n in (2, 3):
         codes = keys[kinds == n] & ((1 << KIND_SHIFT) - 1)
-        for code in codes[words.frequencies(codes, n) > 0].tolist():
-            out.append("".join(chr((code >> (16 * (n - 1 - k))) & 0xFFFF) for k in range(n)))
+        counts = words.frequencies(codes, n)
+        for code, count in zip(codes[counts > 0].tolist(), counts[counts > 0].tolist(),
+                               strict=True):
+            out.append(("".join(chr((code >> (16 * (n - 1 - k))) & 0xFFFF) for k in range(n)),
+                        count))
     return out
 
 

@@ -203,6 +203,7 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
     """:func:`normalise` of each piece (text without spaces), cheaply for the common kinds."""
     out: dict[str, str] = {}
     chinese: list[str] = []
+    plain: list[str] = []
     for piece in pieces:
         if piece.isascii() and piece.isalnum():
             # Letters and digits only: folding is lower case and text-speak, and the text-speak
@@ -211,8 +212,17 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
             out[piece] = _TEXT_SPEAK.get(lowered, lowered)
         elif _CHINESE_ONLY.fullmatch(piece):
             chinese.append(piece)
+        elif piece.isascii() and piece.isprintable() and "'" not in piece:
+            plain.append(piece)
         else:
             out[piece] = normalise(piece)
+    # Printable ASCII without apostrophes: lower case, marks to spaces and text-speak, for all
+    # of them at once (line by line), and once is enough: what comes out is folded already.
+    if plain:
+        lines = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], _NON_WORD_IN_LINE.sub(
+            " ", "\n".join(plain).lower()).replace("_", " "))
+        lines = _LINE_EDGES.sub("\n", _SPACE_RUN.sub(" ", lines)).strip(" ")
+        out.update(zip(plain, lines.split("\n"), strict=True))
     # Common Chinese characters only: width, case, marks and English steps change nothing, so
     # folding is the script and dialect conversion, done for all of them at once (a newline is
     # in no replacement). Where a second fold would change the first, or the first leaves
@@ -228,6 +238,7 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
 
 
 _CHINESE_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+_NON_WORD_IN_LINE = re.compile(f"[^\\w{_CJK_CLASS}\\n]+", re.UNICODE)
 
 
 def _fold_chinese(text: str) -> str:
@@ -396,15 +407,13 @@ class ZhWords:
     """Two- and three-character Chinese words with their corpus frequency (jieba's dictionary).
 
     Kept as sorted arrays of :func:`gram_code` codes rather than a dict of a quarter of a million
-    strings: :meth:`frequencies` looks up every n-gram of a knowledge base at once. Single
-    lookups (``in``, ``get``, ``[]``, :meth:`count`), which a message makes a few dozen of, go
-    through a dict of codes made on the first of them.
+    strings (which takes a tenth of a second to build at every start): :meth:`frequencies` looks
+    up many n-grams at once, and ``in``, ``get`` and ``[]`` serve single words.
     """
 
     def __init__(self, codes: dict[int, np.ndarray], counts: dict[int, np.ndarray]) -> None:
         self._codes = codes
         self._counts = counts
-        self._by_code: dict[int, int] | None = None
 
     def frequencies(self, codes: np.ndarray, n: int) -> np.ndarray:
         """The frequency of each n-character gram code, 0 for a gram that is not a word."""
@@ -414,25 +423,15 @@ class ZhWords:
         at = np.minimum(np.searchsorted(table, codes), len(table) - 1)
         return np.where(table[at] == codes, self._counts[n][at], 0)
 
-    def count(self, code: int) -> int | None:
-        """The frequency of the 2- or 3-character word with this :func:`gram_code`, if a word.
-
-        (The codes of the two lengths cannot meet: three characters need more than 32 bits.)
-        """
-        by_code = self._by_code
-        if by_code is None:
-            by_code = {}
-            for n in sorted(self._codes):
-                by_code.update(zip(self._codes[n].tolist(), self._counts[n].tolist(),
-                                   strict=True))
-            self._by_code = by_code
-        return by_code.get(code)
-
     def get(self, word: str, default: int | None = None) -> int | None:
-        if len(word) not in (2, 3) or max(word) >= "\U00010000":
+        table = self._codes.get(len(word))
+        if table is None or not len(table) or max(word) >= "\U00010000":
             return default
-        found = self.count(gram_code(word))
-        return default if found is None else found
+        code = gram_code(word)
+        at = int(np.searchsorted(table, code))
+        if at < len(table) and int(table[at]) == code:
+            return int(self._counts[len(word)][at])
+        return default
 
     def __contains__(self, word: object) -> bool:
         return isinstance(word, str) and self.get(word) is not None
