@@ -461,11 +461,13 @@ class Matcher:
         unit_entry: list[int] = []
         unit_is_key: list[bool] = []
         unit_text: list[str] = []
+        unit_is_chinese: list[bool] = []
         for index, entry in enumerate(entries):
-            for kind, texts in self._units(entry):
+            for lang, kind, texts in self._units(entry):
                 for text in texts:
                     unit_entry.append(index)
                     unit_is_key.append(kind != _UNIT_EXAMPLE)
+                    unit_is_chinese.append(lang == "zh")
                     unit_text.append(text)
         # The answers only provide background statistics, which a sample gives as well: a
         # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
@@ -488,6 +490,7 @@ class Matcher:
         units_doc = units_doc[real]
         units_entry = np.array(unit_entry, dtype=np.int64)[real]
         units_key = np.array(unit_is_key, dtype=bool)[real]
+        units_chinese = np.array(unit_is_chinese, dtype=bool)[real]
         sentence_doc = np.array([doc_of[s] for s in sentences], dtype=np.int64)
         in_units = np.bincount(units_doc, minlength=n_docs)
 
@@ -535,9 +538,17 @@ class Matcher:
         self._doc_inverse_weight = np.divide(1.0, self._doc_weight, out=np.zeros(n_docs),
                                              where=self._doc_weight > 0)
         self._n_docs = n_docs
-        examples = self._doc_weight[units_doc[~units_key]]
-        self._long_message_weight = _LONG_MESSAGE * float(np.median(examples)) if len(
-            examples) else math.inf
+        # A typical question's weight, per script: Chinese n-grams and pinyin weigh about twice
+        # what English words saying the same do, so one figure for both would judge English
+        # messages long only when they are very long, and Chinese ones almost always.
+        examples = ~units_key
+        overall = float(np.median(self._doc_weight[units_doc[examples]])) if examples.any() else (
+            math.inf)
+        self._question_weight = {}
+        for chinese in (True, False):
+            chosen = units_doc[examples & (units_chinese == chinese)]
+            self._question_weight[chinese] = float(np.median(self._doc_weight[chosen])) if len(
+                chosen) else overall
 
         kinds = kind_of(keys)
         chinese_grams = (kinds == C2) | (kinds == C3)
@@ -559,11 +570,11 @@ class Matcher:
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
 
     @staticmethod
-    def _units(entry: Entry) -> Iterable[tuple[int, Iterable[str]]]:
+    def _units(entry: Entry) -> Iterable[tuple[str, int, Iterable[str]]]:
         for lang in ("zh", "en"):
-            yield _UNIT_TITLE, [entry.title.get(lang, "")]
-            yield _UNIT_EXAMPLE, entry.examples.get(lang, ())
-            yield _UNIT_KEYWORD, entry.keywords.get(lang, ())
+            yield lang, _UNIT_TITLE, [entry.title.get(lang, "")]
+            yield lang, _UNIT_EXAMPLE, entry.examples.get(lang, ())
+            yield lang, _UNIT_KEYWORD, entry.keywords.get(lang, ())
 
     # -- query -----------------------------------------------------------------------------------
 
@@ -643,6 +654,7 @@ class Matcher:
         unseen = np.where((kinds == C1) | (kinds == W), KIND_WEIGHT[kinds] * self._idf_max, 0.0)
         weights = np.where(found, self._key_weight[at], unseen) * shares
         total = float(weights.sum())
+        english = float(weights[kinds >= W].sum())
         known = found & self._indexed[at] & (weights > 0)
         if total <= 0 or not known.any():
             return None
@@ -653,7 +665,9 @@ class Matcher:
         matched_doc, matched_entry = matched[:self._n_docs], matched[self._n_docs:]
         # A long message is judged on a question's worth of content: what it says beyond that
         # (where, who, since when) neither helps nor hurts.
-        effective = min(total, self._long_message_weight)
+        typical = ((total - english) * self._question_weight[True]
+                   + english * self._question_weight[False]) / total
+        effective = min(total, _LONG_MESSAGE * typical)
         hit = np.flatnonzero(matched_doc)
         m = matched_doc[hit]
         n_entries = len(self._entry_ids)

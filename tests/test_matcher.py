@@ -186,6 +186,18 @@ def test_odd_input_gets_none_without_crashing(matcher: Matcher, message: str) ->
     assert all(0 <= c.score <= 100 for c in result.candidates)
 
 
+def test_a_long_english_message_is_judged_on_a_questions_worth_of_english(
+        matcher: Matcher) -> None:
+    # English words weigh about half what the Chinese characters saying the same weigh, so
+    # where a message starts to count as long is set per script; with one figure for both,
+    # this message was judged on all its background and only offered as a "did you mean".
+    result = matcher.match("two years ago our street flooded and water came into the ground "
+                           "floor, this year I want to be ready before the summer storms, what "
+                           "should we prepare")
+    assert result.decision == "answer"
+    assert result.entry_id == "rainstorm-prepare"
+
+
 def test_a_very_long_message_is_judged_on_its_first_part(matcher: Matcher) -> None:
     assert matcher.match("火" * 10_000).entry_id == matcher.match("火").entry_id
     result = matcher.match("煤气泄漏怎么办 " + "啊" * 10_000)
