@@ -485,13 +485,15 @@ class Matcher:
             [chinese_features(joined), vocabulary.english_features(joined)]).merged()
 
         # A unit with no features (an empty title) is no unit at all.
-        units_doc = np.array([doc_of[t] for t in unit_text], dtype=np.int64)
+        units_doc = np.fromiter(map(doc_of.__getitem__, unit_text), dtype=np.int64,
+                                count=len(unit_text))
         real = (np.bincount(pairs.doc, minlength=n_docs) > 0)[units_doc]
         units_doc = units_doc[real]
         units_entry = np.array(unit_entry, dtype=np.int64)[real]
         units_key = np.array(unit_is_key, dtype=bool)[real]
         units_chinese = np.array(unit_is_chinese, dtype=bool)[real]
-        sentence_doc = np.array([doc_of[s] for s in sentences], dtype=np.int64)
+        sentence_doc = np.fromiter(map(doc_of.__getitem__, sentences), dtype=np.int64,
+                                   count=len(sentences))
         in_units = np.bincount(units_doc, minlength=n_docs)
 
         # Background document frequencies: every unit and every sampled answer sentence.

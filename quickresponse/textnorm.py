@@ -169,30 +169,32 @@ def normalise_many(texts: Iterable[str]) -> list[str]:
     that also has a common Chinese character.
     """
     texts = list(texts)
-    out: list[str | None] = [None] * len(texts)
-    batch: list[int] = []
+    if not texts:
+        return []
+    joined = "\n".join(texts)
     # One look at all of them finds whether any text needs a closer one.
-    if "\n" in "".join(texts) or max("".join(texts), default="") >= "\U00010000" or max(
-            map(len, texts), default=0) > MAX_INPUT_CHARS:
-        for i, text in enumerate(texts):
-            if (len(text) > MAX_INPUT_CHARS or "\n" in text
-                    or (text and max(text) >= "\U00010000")):
-                out[i] = normalise(text)
-            else:
-                batch.append(i)
-    else:
-        batch = list(range(len(texts)))
-    if not batch:
-        return out  # type: ignore[return-value]
-    # The texts of the batch, one per line, cut into pieces at every space; each distinct piece
-    # is folded once and the folded pieces are put back in place in one join.
-    pieces = "\n".join(texts[i] for i in batch).replace("\n", " \n ").split(" ")
+    if (joined.count("\n") == len(texts) - 1 and max(joined, default="") < "\U00010000"
+            and max(map(len, texts)) <= MAX_INPUT_CHARS):
+        return _normalise_lines(joined)
+    out = [normalise(text) if (len(text) > MAX_INPUT_CHARS or "\n" in text or (
+        text and max(text) >= "\U00010000")) else None for text in texts]
+    batch = [i for i, folded in enumerate(out) if folded is None]
+    if batch:
+        for i, line in zip(batch, _normalise_lines("\n".join(texts[i] for i in batch)),
+                           strict=True):
+            out[i] = line
+    return out  # type: ignore[return-value]
+
+
+def _normalise_lines(joined: str) -> list[str]:
+    """:func:`normalise` of each line of ``joined``, a piece at a time (see normalise_many)."""
+    # Cut at every space (a line break becomes a piece of its own), fold each distinct piece
+    # once, and put the folded pieces back in place in one join; empty ones drop out.
+    pieces = joined.replace("\n", " \n ").split(" ")
     folded = _normalise_pieces(set(pieces))
     folded["\n"] = "\n"
-    lines = _LINE_EDGES.sub("\n", _SPACE_RUN.sub(" ", " ".join(map(folded.__getitem__, pieces))))
-    for i, line in zip(batch, lines.strip(" ").split("\n"), strict=True):
-        out[i] = line
-    return out  # type: ignore[return-value]
+    lines = " ".join(filter(None, map(folded.__getitem__, pieces))).split("\n")
+    return [line.strip(" ") for line in lines]
 
 
 _SPACE_RUN = re.compile(" {2,}")
