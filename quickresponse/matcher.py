@@ -47,9 +47,11 @@ few windows of a message that sound like a word the knowledge base uses.
 
 from __future__ import annotations
 
+import gc
 import math
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
 from typing import Literal
@@ -344,6 +346,23 @@ class _HomophoneCorrector:
                    for p in pairs)
 
 
+@contextmanager
+def _collection_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the index is built.
+
+    Building makes millions of short-lived strings and lists, none of them in reference cycles;
+    the collector would walk all of them again and again (a fifth of the build time for ten
+    thousand entries). It is on again afterwards, if it was on before.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The indices start..start+length-1 of every (start, length), one after the other."""
     total = int(lengths.sum())
@@ -446,7 +465,8 @@ class Matcher:
         self.answer_threshold = answer_threshold
         self.suggest_threshold = suggest_threshold
         self.max_candidates = max_candidates
-        self._build(list(kb))
+        with _collection_paused():
+            self._build(list(kb))
 
     # -- index -----------------------------------------------------------------------------------
 

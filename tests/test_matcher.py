@@ -292,3 +292,18 @@ def test_a_long_message_gets_the_same_features_either_way(monkeypatch) -> None:
     by_characters = _shared_matcher()._query_features(text)
     assert (dict(zip(by_arrays[0].tolist(), by_arrays[1].tolist(), strict=True))
             == dict(zip(by_characters[0].tolist(), by_characters[1].tolist(), strict=True)))
+
+
+def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    kb = _twin_kb()
+    assert gc.isenabled()
+    Matcher(kb)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Matcher(kb)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
