@@ -515,7 +515,7 @@ async def bench_tickets(bot: BotUnderTest, residents: int, seed: int = 3) -> dic
 async def run(results: Results, *, quick: bool = False,
               databases: Sequence[str] = KINDS, modes: Sequence[str] = MODES) -> None:
     pool = questions()
-    burst, residents = (40, 4) if quick else (800, 60)
+    burst, residents = (40, 4) if quick else (400, 30)
     echo: dict[str, float] = {}
     for mode in modes:
         async with running_bot(mode, echo=True) as bot:
@@ -548,7 +548,7 @@ async def _with_rate_limiter(results: Results, pool: Sequence[Question]) -> None
     async with scratch_database("sqlite", migrate=False) as url, \
             running_bot("polling", url, rate_limit=True) as bot:
         await ask_many(bot, pool, 10, None)
-        flood = await ask_many(bot, pool, 150, None)
+        flood = await ask_many(bot, pool, 120, None)
     results.add("bot", "Q&A, polling, sqlite, rate limiter on", "≈ 30 msg/s (Telegram's limit)",
                 None, msg_s=flood.per_second, burst_p50_ms=median(flood.latencies_ms),
                 questions=flood.sent, unanswered=flood.sent - flood.answered)

@@ -229,7 +229,7 @@ async def run(results: Results, *, quick: bool = False,
         return
     for kind in databases:
         await enqueue_case(results, kind, 100_000)
-    await delivery_case(results, "sqlite", 600, 30)
+    await delivery_case(results, "sqlite", 500, 30)
     bare = await raw_send_case(results, 3000, 1000)
     for kind in databases:
-        await delivery_case(results, kind, 10_000, 1000, baseline=bare)
+        await delivery_case(results, kind, 5000, 1000, baseline=bare)
