@@ -49,7 +49,7 @@ def main(argv: list[str]) -> int:
             asyncio.run(run(results, **kwargs))
         else:
             run(results, **kwargs)
-        results.add(name, "machine meanwhile (cores busy)", **use.figures())
+        results.add(name, "time taken, and the machine meanwhile (cores busy)", **use.figures())
     path = write(results, args.out)
     info = machine()
     print(f"\nMachine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, "

@@ -15,9 +15,8 @@ token bucket), composes a warning for every district as ``ADMIN_ID`` and confirm
 * ``raw``: the baseline. PTB's bot alone (same HTTP client, no rate limiter, no database)
   sends COUNT messages to chats FIRST_CHAT... with as many at once as the broadcaster uses.
 
-Its own resident set size is sampled every 20 ms while it works (often enough for a
-build-up that lasts seconds, rarely enough not to slow the sending), so the peak is this
-process's alone. Prints one JSON object on stdout.
+Memory: the resident set size just before the confirmation, and the process's peak resident
+set size (as the kernel keeps it) before and after. Prints one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import asyncio
 import json
 import resource
 import sys
-import threading
 import time
 from typing import Any
 
@@ -46,29 +44,14 @@ HAZARD = Hazard.RAINSTORM
 LEVEL = Level.ORANGE
 
 
-class PeakMemory:
-    """Samples this process's resident set size in a thread until stopped."""
+def peak_rss() -> float:
+    """The highest resident set size this process has had so far, in MB (kept by the kernel:
+    exact, and free to ask, unlike sampling)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    def __init__(self, every: float = 0.02) -> None:
-        self._process = psutil.Process()
-        self._every = every
-        self._stop = threading.Event()
-        self.baseline = self._process.memory_info().rss
-        self.peak = self.baseline
-        self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def _sample(self) -> None:
-        while not self._stop.wait(self._every):
-            self.peak = max(self.peak, self._process.memory_info().rss)
-
-    def __enter__(self) -> PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self._process.memory_info().rss)
+def current_rss() -> float:
+    return psutil.Process().memory_info().rss / 2**20
 
 
 async def run(mode: str, admin_id: int) -> dict[str, Any]:
@@ -81,24 +64,23 @@ async def run(mode: str, admin_id: int) -> dict[str, Any]:
         async with application:
             view = await services.alerts.compose(
                 admin_id, AlertDraft(hazard=HAZARD, level=LEVEL, district_ids=None))
-            with PeakMemory() as memory:
-                started = time.perf_counter()
-                await services.alerts.submit(admin_id, view.id)
-                report = await services.alerts.run_due(wait=False)
-                figures["enqueue_s"] = time.perf_counter() - started
-                if mode == "deliver":
-                    begun, cpu = time.perf_counter(), time.process_time()
-                    done = await services.alerts.run_due(wait=True)
-                    figures["deliver_s"] = time.perf_counter() - begun
-                    figures["deliver_cpu_s"] = time.process_time() - cpu
-                    figures["reports"] = len(done.reports)
+            rss_before, peak_before = current_rss(), peak_rss()
+            started = time.perf_counter()
+            await services.alerts.submit(admin_id, view.id)
+            report = await services.alerts.run_due(wait=False)
+            figures["enqueue_s"] = time.perf_counter() - started
+            if mode == "deliver":
+                begun, cpu = time.perf_counter(), time.process_time()
+                done = await services.alerts.run_due(wait=True)
+                figures["deliver_s"] = time.perf_counter() - begun
+                figures["deliver_cpu_s"] = time.process_time() - cpu
+                figures["reports"] = len(done.reports)
             stats = await services.alerts.stats(view.id)
             figures.update(
                 alert_id=view.id, started=list(report.started), total=stats.total,
                 sent=stats.sent, failed=stats.failed, blocked=stats.blocked,
                 pending=stats.pending, sending=stats.sending,
-                rss_baseline_mb=memory.baseline / 2**20, rss_peak_mb=memory.peak / 2**20,
-                maxrss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                rss_before_mb=rss_before, peak_before_mb=peak_before, peak_mb=peak_rss(),
             )
     finally:
         # Stops a broadcast still running (enqueue mode), as a shutdown would.

@@ -137,9 +137,9 @@ class Profiler:
 
 
 class MachineUse:
-    """How many cores the whole machine kept busy during a benchmark, and how many of those
-    were this run (this process and the child processes it waited for). The rest is other
-    people's work, plus the PostgreSQL server serving us."""
+    """How long a benchmark took, how many cores the whole machine kept busy meanwhile, and how
+    many of those were this run (this process and the child processes it waited for). The rest
+    is other people's work, plus the PostgreSQL server serving us."""
 
     def __init__(self) -> None:
         import psutil
@@ -161,4 +161,5 @@ class MachineUse:
         wall = time.perf_counter() - wall0
         busy = (self._busy() - busy0) / wall
         ours = (self._ours() - ours0) / wall
-        return {"busy_cores": busy, "this_run_cores": ours, "other_cores": max(0.0, busy - ours)}
+        return {"seconds": wall, "busy_cores": busy, "this_run_cores": ours,
+                "other_cores": max(0.0, busy - ours)}
