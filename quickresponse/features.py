@@ -17,6 +17,7 @@ code, so the index and the message cannot disagree on what a feature is.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise, product
@@ -43,6 +44,13 @@ KIND_WEIGHT = np.array([0.0, 1.0, 1.0, 0.6, 0.45, 1.0, 0.5])
 NON_WORD = 0.35
 READING_BITS = 20
 WORD_BITS = 28
+
+# The parts of each kind of feature, most significant first: (bits, shift).
+_FIELDS = {
+    C1: ((16, 0),), C2: ((16, 16), (16, 0)), C3: ((16, 32), (16, 16), (16, 0)),
+    PY: ((READING_BITS, READING_BITS), (READING_BITS, 0)), W: ((WORD_BITS, 0),),
+    W2: ((WORD_BITS, WORD_BITS), (WORD_BITS, 0)),
+}
 
 _STOP_CHAR = np.zeros(0x10000, dtype=bool)
 for _word in ZH_STOPWORDS:
@@ -108,12 +116,54 @@ class Features:
         """One row per (text, feature), with the largest weight it was seen with, ordered by
         feature and then by text.
 
-        Rows must come in text order within each feature (as every function here gives them),
-        so that one stable sort by feature puts a feature's repeats in a text side by side.
+        Millions of rows are sorted as single unsigned integers, one kind of feature at a time:
+        the feature's parts (characters, readings, words) narrowed to the bits their values
+        need, then the text, then the weight's rank. numpy sorts those several times faster
+        than it finds the order of the 64-bit features themselves.
         """
         if not len(self.key):
             return self
-        order = np.argsort(self.key, kind="stable")
+        kinds = kind_of(self.key)
+        doc_bits = max(int(self.doc.max()).bit_length(), 1)
+        parts = []
+        for kind in distinct(kinds).tolist():
+            rows = np.flatnonzero(kinds == kind)
+            part = Features(self.doc[rows], self.key[rows], self.value[rows])
+            parts.append(part._merged_packed(kind, doc_bits) or part._merged_by_lexsort())
+        return Features.concat(parts)
+
+    def _merged_packed(self, kind: int, doc_bits: int) -> Features | None:
+        """:meth:`merged` for rows of one kind, or None when they do not fit in 64 bits."""
+        levels = distinct(self.value)
+        rank_bits = (len(levels) - 1).bit_length()
+        fields = []
+        for width, shift in _FIELDS[kind]:
+            field = (self.key >> shift) & ((1 << width) - 1)
+            low = int(field.min())
+            fields.append((field - low, low, max(int(field.max()) - low, 1).bit_length(), shift))
+        if sum(f[2] for f in fields) + doc_bits + rank_bits > 64:
+            return None
+        packed = np.zeros(len(self.key), dtype=np.uint64)
+        for field, _, bits, _ in fields:
+            packed = (packed << np.uint64(bits)) | field.astype(np.uint64)
+        packed = (((packed << np.uint64(doc_bits)) | self.doc.astype(np.uint64))
+                  << np.uint64(rank_bits)) | np.searchsorted(levels, self.value).astype(np.uint64)
+        packed.sort()
+        # The last of each (feature, text) group has the highest weight rank.
+        group = packed >> np.uint64(rank_bits)
+        packed = packed[np.flatnonzero(np.concatenate((group[1:] != group[:-1], [True])))]
+        value = levels[(packed & np.uint64((1 << rank_bits) - 1)).astype(np.int64)]
+        packed >>= np.uint64(rank_bits)
+        doc = (packed & np.uint64((1 << doc_bits) - 1)).astype(np.int64)
+        packed >>= np.uint64(doc_bits)
+        key = np.full(len(packed), kind << KIND_SHIFT, dtype=np.int64)
+        for _, low, bits, shift in reversed(fields):
+            key |= ((packed & np.uint64((1 << bits) - 1)).astype(np.int64) + low) << shift
+            packed >>= np.uint64(bits)
+        return Features(doc, key, value)
+
+    def _merged_by_lexsort(self) -> Features:
+        order = np.lexsort((self.doc, self.key))
         doc, key, value = self.doc[order], self.key[order], self.value[order]
         starts = np.flatnonzero(np.concatenate(
             ([True], (doc[1:] != doc[:-1]) | (key[1:] != key[:-1]))))
@@ -127,6 +177,7 @@ class _Readings:
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        self._lock = threading.Lock()
         # Per Chinese character (offset from the first one): first reading id, second reading
         # id or -1, number of readings; -2 for a character not looked up yet.
         self._table = np.full((_CJK_LAST + 1 - _CJK_FIRST, 3), -2, dtype=np.int64)
@@ -135,7 +186,10 @@ class _Readings:
     def reading_id(self, reading: str) -> int:
         found = self._ids.get(reading)
         if found is None:
-            found = self._ids.setdefault(reading, len(self._ids))
+            # A matcher may be built in a worker thread while another answers messages: two
+            # new readings must never get the same number.
+            with self._lock:
+                found = self._ids.setdefault(reading, len(self._ids))
         return found
 
     def of_char(self, char: str) -> tuple[int, ...]:

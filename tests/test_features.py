@@ -119,3 +119,21 @@ def test_one_message_a_character_at_a_time_gets_the_array_features(runs: list[st
     arrays = Features(np.zeros_like(arrays.doc), arrays.key, arrays.value).merged()
     assert chinese_features_of(runs) == dict(
         zip(arrays.key.tolist(), arrays.value.tolist(), strict=True))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40), st.sampled_from([
+    chinese_key("火"), chinese_key("着火"), chinese_key("着火了"), word_key(3), word_key(70_000),
+    bigram_key(3, 5), bigram_key(70_000, 2), (PY << KIND_SHIFT) | (12 << READING_BITS) | 400]),
+    st.sampled_from([1.0, NON_WORD, 0.5, 0.25, 0.175])), max_size=60))
+def test_merging_keeps_one_row_per_text_and_feature_with_its_highest_weight(
+        rows: list[tuple[int, int, float]]) -> None:
+    features = Features(np.array([r[0] for r in rows], dtype=np.int64),
+                        np.array([r[1] for r in rows], dtype=np.int64),
+                        np.array([r[2] for r in rows], dtype=np.float64))
+    merged = features.merged()
+    expected: dict[tuple[int, int], float] = {}
+    for doc, key, value in rows:
+        expected[(key, doc)] = max(expected.get((key, doc), 0.0), value)
+    assert list(zip(merged.key.tolist(), merged.doc.tolist(), strict=True)) == sorted(expected)
+    assert merged.value.tolist() == [expected[k] for k in sorted(expected)]
