@@ -382,8 +382,9 @@ class _Lists:
     @staticmethod
     def of_pairs(rows: np.ndarray, values: np.ndarray, n_rows: int, n_values: int) -> _Lists:
         """Each row's distinct values, from (row, value) pairs in any order with repeats."""
-        pairs = distinct(rows * max(n_values, 1) + values)
-        return _Lists(_pointers(pairs // max(n_values, 1), n_rows), pairs % max(n_values, 1))
+        bits = max(n_values - 1, 1).bit_length()
+        pairs = distinct((rows << bits) | values)
+        return _Lists(_pointers(pairs >> bits, n_rows), pairs & ((1 << bits) - 1))
 
     def join(self, other: _Lists) -> _Lists:
         """Each row's list followed by the same row of ``other``."""
@@ -414,6 +415,17 @@ class _Owners:
         self._shared = counts > 1
         self._any_shared = bool(self._shared.any())
         self._lists = lists
+
+    def pairs(self, rows: np.ndarray, docs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each (row, doc) pair as (row, entry) pairs, one per entry of the doc."""
+        owner = self._single[docs]
+        alone = owner >= 0
+        if not self._any_shared:
+            return rows[alone], owner[alone]
+        shared = np.flatnonzero(self._shared[docs])
+        holders, lengths = self._lists.gather(docs[shared])
+        return (np.concatenate((rows[alone], np.repeat(rows[shared], lengths))),
+                np.concatenate((owner[alone], holders)))
 
     def best(self, docs: np.ndarray, values: np.ndarray, n_entries: int) -> np.ndarray:
         """Per entry, the largest of ``values`` over its ``docs`` (0 where none; ``values`` are
@@ -533,12 +545,11 @@ class Matcher:
         in_index = in_units[pairs.doc] > 0
         doc, key, value = pairs.doc[in_index], key_of_pair[in_index], pairs.value[in_index]
         indexed = np.bincount(key, minlength=n_keys) > 0
-        doc_entries = _Lists.of_pairs(units_doc, units_entry, n_docs, n_entries)
         self._owners = _Owners(units_doc, units_entry, n_docs, n_entries)
         self._key_owners = _Owners(units_doc[units_key], units_entry[units_key], n_docs,
                                    n_entries)
-        holders, lengths = doc_entries.gather(doc)
-        feature_entries = _Lists.of_pairs(np.repeat(key, lengths), holders, n_keys, n_entries)
+        feature_key, feature_entry = self._owners.pairs(key, doc)
+        feature_entries = _Lists.of_pairs(feature_key, feature_entry, n_keys, n_entries)
         # One list per feature: the texts that have it, then (numbered after the texts) the
         # entries that have it, so that one gather and one bincount serve both.
         self._postings = _Lists(_pointers(key, n_keys), doc).join(
