@@ -7,6 +7,7 @@ renders in its own way.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,8 @@ from quickresponse.matcher import Matcher, MatchResult
 from quickresponse.metrics import MATCH_OUTCOMES
 from quickresponse.models import QuestionLog
 from quickresponse.textnorm import clean_user_text, normalise
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 ReplyKind = Literal["answer", "suggest", "none"]
@@ -173,8 +176,9 @@ class QAService:
 
         try:
             question_id = await self._db.run(work)
-        except StorageUnavailable:
+        except StorageUnavailable as exc:
             # Safety advice must not depend on the database: answer from memory, unlogged.
+            log.warning("question answered but not logged: %s", exc.detail)
             return Reply(**{**reply.__dict__, "saved": False})
         return Reply(**{**reply.__dict__, "question_id": question_id})
 

@@ -151,7 +151,7 @@ async def test_a_failed_write_does_not_put_the_residents_words_in_the_log(
     outage.fail(1000, when="INSERT INTO question_log")
     with caplog.at_level("INFO"):
         calls = await resident.send("my neighbour Wang Wei at No. 5 smells gas")
-    assert RESEND_EN in text_of(calls)
+    assert NOT_SAVED_EN in text_of(calls)
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "INSERT INTO question_log" in logged
     assert "Wang Wei" not in logged, "a failed statement's parameters reached the log"
