@@ -173,17 +173,20 @@ def normalise_many(texts: Iterable[str]) -> list[str]:
         return []
     joined = "\n".join(texts)
     # One look at all of them finds whether any text needs a closer one.
-    if (joined.count("\n") == len(texts) - 1 and max(joined, default="") < "\U00010000"
+    if (joined.count("\n") == len(texts) - 1 and not _BEYOND_BMP.search(joined)
             and max(map(len, texts)) <= MAX_INPUT_CHARS):
         return _normalise_lines(joined)
-    out = [normalise(text) if (len(text) > MAX_INPUT_CHARS or "\n" in text or (
-        text and max(text) >= "\U00010000")) else None for text in texts]
+    out = [normalise(text) if (len(text) > MAX_INPUT_CHARS or "\n" in text
+                               or _BEYOND_BMP.search(text)) else None for text in texts]
     batch = [i for i, folded in enumerate(out) if folded is None]
     if batch:
         for i, line in zip(batch, _normalise_lines("\n".join(texts[i] for i in batch)),
                            strict=True):
             out[i] = line
     return out  # type: ignore[return-value]
+
+
+_BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 
 
 def _normalise_lines(joined: str) -> list[str]:
