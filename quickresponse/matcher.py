@@ -571,17 +571,20 @@ class Matcher:
         self._doc_inverse_weight = np.divide(1.0, self._doc_weight, out=np.zeros(n_docs),
                                              where=self._doc_weight > 0)
         self._n_docs = n_docs
-        # A typical question's weight, per script: Chinese n-grams and pinyin weigh about twice
-        # what English words saying the same do, so one figure for both would judge English
-        # messages long only when they are very long, and Chinese ones almost always.
+        # A typical question's weight: the median example question of both scripts, or of the
+        # message's own script where that is less. English words weigh about half what the
+        # Chinese n-grams saying the same weigh, so against the joint figure an English message
+        # counted as long only past about two and a half typical English questions, and long,
+        # breathless English messages were diluted by all their background. (Chinese messages
+        # keep the joint figure the thresholds were tuned with.)
         examples = ~units_key
         overall = float(np.median(self._doc_weight[units_doc[examples]])) if examples.any() else (
             math.inf)
         self._question_weight = {}
         for chinese in (True, False):
             chosen = units_doc[examples & (units_chinese == chinese)]
-            self._question_weight[chinese] = float(np.median(self._doc_weight[chosen])) if len(
-                chosen) else overall
+            own = float(np.median(self._doc_weight[chosen])) if len(chosen) else overall
+            self._question_weight[chinese] = min(own, overall)
 
         kinds = kind_of(keys)
         chinese_grams = (kinds == C2) | (kinds == C3)
