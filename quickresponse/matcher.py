@@ -31,8 +31,10 @@ For each entry the matcher combines three signals, each 0-1:
 
 Small talk ("hi", "thanks bye", "你是机器人吗") and questions about other city services (weather
 forecasts, fines, taxes, visas) are recognised by their shape and get ``none`` unless a topic
-keyword is plainly in the message. An urgent message is answered with its best topic at the
-lower (suggest) threshold: the numbers to call come first either way.
+keyword is plainly in the message. In an urgent message the phrases that state the emergency
+("collapsed", "not breathing", "被困在") count half as much again as the rest, which is mostly
+where and who; its clear best topic is answered from a lower score (the numbers to call come
+first either way).
 
 Speed
 -----
@@ -50,7 +52,7 @@ from __future__ import annotations
 import gc
 import math
 import re
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
@@ -206,6 +208,8 @@ class _Scores:
     query_weight: float
 
 
+# In an urgent message, the features of the phrases stating the emergency count this much more.
+_STATEMENT_EXTRA = 0.5
 # Weights of the three signals in the final score (they sum to 1).
 _W_COVERAGE, _W_UNIT, _W_KEYWORD = 0.40, 0.30, 0.30
 # A message that names another city service is answered only on a match this strong
@@ -676,7 +680,9 @@ class Matcher:
                 np.concatenate((chinese.value, np.fromiter(features.values(), dtype=np.float64,
                                                            count=len(features)))))
 
-    def _score(self, normalised: str) -> _Scores | None:
+    def _score(self, normalised: str, statements: Sequence[str] = ()) -> _Scores | None:
+        """The signals for every entry; ``statements``: the phrases of an urgent message that
+        state the emergency (see :class:`quickresponse.urgency.Urgency`)."""
         keys, shares = self._query_features(normalised)
         if not len(keys) or not len(self._keys):
             return None
@@ -689,6 +695,12 @@ class Matcher:
         kinds = kind_of(keys)
         unseen = np.where((kinds == C1) | (kinds == W), KIND_WEIGHT[kinds] * self._idf_max, 0.0)
         weights = np.where(found, self._key_weight[at], unseen) * shares
+        if statements:
+            # In an emergency the words that say what is happening ("collapsed", "no pulse",
+            # "被困") name the steps needed; the rest (where, who, who is watching) is
+            # background that would otherwise outweigh them in a long, breathless message.
+            stated = distinct(self._query_features(normalise(" ".join(statements)))[0])
+            weights = np.where(member(stated, keys), weights * (1 + _STATEMENT_EXTRA), weights)
         total = float(weights.sum())
         english = float(weights[kinds >= W].sum())
         known = found & self._indexed[at] & (weights > 0)
@@ -716,9 +728,10 @@ class Matcher:
         keyword = self._key_owners.best(hit, key_strength, n_entries)
         return _Scores(matched_entry / effective, best_unit, keyword, total)
 
-    def _combined(self, normalised: str) -> tuple[np.ndarray | None, np.ndarray]:
+    def _combined(self, normalised: str, statements: Sequence[str] = (),
+                  ) -> tuple[np.ndarray | None, np.ndarray]:
         """The 0-100 score of every entry for a normalised text, and the keyword signal."""
-        scores = self._score(normalised)
+        scores = self._score(normalised, statements)
         if scores is None:
             return None, np.zeros(len(self._entry_ids))
         raw = 100.0 * (_W_COVERAGE * np.minimum(scores.coverage, 1.0)
@@ -734,12 +747,13 @@ class Matcher:
         # message cannot change what it asks and only costs time.
         query = normalise(text[: _MATCH_CHARS * 2])[:_MATCH_CHARS]
         lang = detect_language(text[: _MATCH_CHARS * 2])
-        urgent = assess(query, text[: _MATCH_CHARS * 2]).urgent
+        urgency = assess(query, text[: _MATCH_CHARS * 2])
+        urgent = urgency.urgent
         if _EMPTY.match(query):
             return MatchResult(text, lang, urgent, "none", (), "empty")
         if not urgent and _is_small_talk(query):
             return MatchResult(text, lang, urgent, "none", (), "small_talk")
-        combined, keyword = self._combined(query)
+        combined, keyword = self._combined(query, urgency.statements)
         if combined is None:
             return MatchResult(text, lang, urgent, "none", (), "low_score")
         top = _top(combined, max(self.max_candidates, 8))

@@ -152,6 +152,9 @@ _EN_CUE_WORDS = (
 class Urgency:
     urgent: bool
     cues: tuple[str, ...] = ()
+    # When urgent: every phrase that states the emergency (distress calls and situation
+    # statements, as written), which names the danger better than the rest of the message.
+    statements: tuple[str, ...] = ()
 
 
 def _pinyin_key(text: str) -> str:
@@ -221,7 +224,15 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         urgent = bool(found["now"] or found["first_person"] or exclaims)
     else:
         urgent = True
-    return Urgency(urgent, cues)
+    statements: tuple[str, ...] = ()
+    if urgent:
+        # Pinyin matches (typed slips) are left out: the phrase is not in the text as matched.
+        statements = tuple(
+            m.group().strip() for pattern, where in (
+                (_ZH_DISTRESS[0], text), (_ZH_SITUATION[0], text),
+                (_EN_DISTRESS, fixed), (_EN_SITUATION, fixed))
+            for m in pattern.finditer(where))
+    return Urgency(urgent, cues, statements)
 
 
 def is_urgent(text: str, raw: str = "") -> bool:

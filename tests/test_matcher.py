@@ -116,6 +116,21 @@ def test_an_urgent_message_gets_its_topic_and_the_urgent_flag(matcher: Matcher) 
     assert result.urgent and result.entry_id == "elevator-trapped"
 
 
+@pytest.mark.parametrize(("message", "entry_id"), [
+    # The background (a subway station, onlookers; a river bank, a guesthouse) pulls towards
+    # other topics; what is happening (no breathing, trapped by water) names the steps.
+    ("救命 地铁站里有个大爷倒地了 没有呼吸了 旁边的人都在看", "cpr"),
+    ("help, the river came over the bank and we are trapped upstairs in the village guesthouse, "
+     "water everywhere downstairs", "flood-trapped"),
+])
+def test_an_emergency_is_answered_by_what_is_happening_not_by_where(
+        matcher: Matcher, message: str, entry_id: str) -> None:
+    result = matcher.match(message)
+    assert result.urgent
+    assert result.decision == "answer", result
+    assert result.entry_id == entry_id
+
+
 def test_a_near_miss_is_offered_as_suggestions(matcher: Matcher) -> None:
     # "gas" alone could be a leak or carbon monoxide: offer both rather than guess.
     result = matcher.match("gas")

@@ -94,3 +94,15 @@ def test_the_cues_explain_the_decision() -> None:
 @pytest.mark.parametrize("message", ["", "   ", "🙂", "a" * 5000, "火" * 5000])
 def test_odd_input_does_not_crash(message: str) -> None:
     assert isinstance(is_urgent(message), bool)
+
+
+def test_an_emergency_reports_the_phrases_that_state_it() -> None:
+    text = "an old man collapsed in the park, he is not breathing"
+    statements = assess(normalise(text)).statements
+    assert "collapsed" in statements and "not breathing" in statements
+    assert "被困在" in assess(normalise("救命 我们被困在二楼 一楼全是水")).statements
+
+
+def test_a_question_ahead_of_time_states_no_emergency() -> None:
+    assert not assess(normalise("如果被困在电梯里怎么办")).statements
+    assert not assess(normalise("what should I do if someone collapsed")).statements
