@@ -16,7 +16,6 @@ import random
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from quickresponse.knowledge import KnowledgeBase, load_knowledge_base
 from quickresponse.matcher import Matcher
