@@ -229,12 +229,47 @@ READINGS = _Readings()
 
 
 def chinese_features(joined: str) -> Features:
-    """The Chinese features of normalised texts joined by newlines (text i is the i-th line)."""
+    """The Chinese features of normalised texts joined by newlines (text i is the i-th line).
+
+    A knowledge base repeats the same runs of Chinese characters in many texts (a clause, a
+    keyword); when at most half of them are distinct, each distinct run is featurised once
+    and its rows are copied to every text it is in.
+    """
     points = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
     doc_of = np.cumsum(points == 10)
-    where = np.flatnonzero(is_cjk_code(points))
-    if not len(where):
+    chinese = is_cjk_code(points)
+    starts = np.flatnonzero(chinese & ~np.concatenate(([False], chinese[:-1])))
+    if not len(starts):
         return _EMPTY
+    if len(starts) >= _RUNS_WORTH_SHARING:
+        ends = np.flatnonzero(chinese & ~np.concatenate((chinese[1:], [False]))) + 1
+        runs = [joined[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+        distinct_runs = dict.fromkeys(runs)
+        if 2 * len(distinct_runs) <= len(runs):
+            return _shared_run_features(doc_of[starts], runs, distinct_runs)
+    return _chinese_features(points, doc_of, np.flatnonzero(chinese))
+
+
+# Fewer runs than this are featurised directly: sharing would not pay for its bookkeeping.
+_RUNS_WORTH_SHARING = 2048
+
+
+def _shared_run_features(run_doc: np.ndarray, runs: list[str],
+                         distinct_runs: dict[str, None]) -> Features:
+    number = {run: i for i, run in enumerate(distinct_runs)}
+    run_id = np.fromiter(map(number.__getitem__, runs), dtype=np.int64, count=len(runs))
+    once = chinese_features("\n".join(distinct_runs))
+    order = np.argsort(once.doc, kind="stable")
+    pointers = np.zeros(len(number) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(once.doc, minlength=len(number)), out=pointers[1:])
+    lengths = pointers[run_id + 1] - pointers[run_id]
+    total = int(lengths.sum())
+    rows = order[np.repeat(pointers[run_id] - (np.cumsum(lengths) - lengths), lengths)
+                 + np.arange(total)]
+    return Features(np.repeat(run_doc, lengths), once.key[rows], once.value[rows])
+
+
+def _chinese_features(points: np.ndarray, doc_of: np.ndarray, where: np.ndarray) -> Features:
     chars = points[where]
     doc = doc_of[where]
     stop = _STOP_CHAR[chars]

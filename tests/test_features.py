@@ -137,3 +137,10 @@ def test_merging_keeps_one_row_per_text_and_feature_with_its_highest_weight(
         expected[(key, doc)] = max(expected.get((key, doc), 0.0), value)
     assert list(zip(merged.key.tolist(), merged.doc.tolist(), strict=True)) == sorted(expected)
     assert merged.value.tolist() == [expected[k] for k in sorted(expected)]
+
+
+def test_runs_repeated_across_many_texts_get_the_reference_features() -> None:
+    # Thousands of texts sharing their runs take the featurise-each-run-once path.
+    shared = ["着火了 地震来了怎么办", "行长重新 fire", "水电梯困住了", "我们 flood 困住"]
+    texts = [f"{shared[i % 4]} {'的是不一个'[i % 5]}第{i}号" for i in range(1200)]
+    _assert_same(texts)
