@@ -500,22 +500,25 @@ class Matcher:
         unit_is_chinese: list[bool] = []
         for index, entry in enumerate(entries):
             for lang, kind, texts in self._units(entry):
-                for text in texts:
-                    unit_entry.append(index)
-                    unit_is_key.append(kind != _UNIT_EXAMPLE)
-                    unit_is_chinese.append(lang == "zh")
-                    unit_text.append(text)
+                count = len(unit_text)
+                unit_text.extend(texts)
+                count = len(unit_text) - count
+                unit_entry.extend([index] * count)
+                unit_is_key.extend([kind != _UNIT_EXAMPLE] * count)
+                unit_is_chinese.extend([lang == "zh"] * count)
         # The answers only provide background statistics, which a sample gives as well: a
         # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
         stride = max(1, n_entries // _BACKGROUND_ENTRIES)
         sentences = [sentence for entry in entries[::stride] for lang in ("zh", "en")
                      for sentence in _sentences(entry.answer.get(lang, ""))]
+        # Texts as typed, then as folded: several typed forms may fold to one text (a "doc").
         raw = list(dict.fromkeys([*unit_text, *sentences]))
-        doc_ids: dict[str, int] = {}
-        doc_of = {text: doc_ids.setdefault(folded, len(doc_ids))
-                  for text, folded in zip(raw, normalise_many(raw), strict=True)}
-        n_docs = len(doc_ids)
-        joined = "\n".join(doc_ids)
+        folded = normalise_many(raw)
+        docs = list(dict.fromkeys(folded))
+        doc_number = dict(zip(docs, range(len(docs)), strict=True))
+        doc_of = dict(zip(raw, map(doc_number.__getitem__, folded), strict=True))
+        n_docs = len(docs)
+        joined = "\n".join(docs)
         vocabulary = Vocabulary()
         pairs = Features.concat(
             [chinese_features(joined), vocabulary.english_features(joined)]).merged()
