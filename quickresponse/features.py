@@ -308,8 +308,8 @@ def chinese_features_of(runs: Sequence[str]) -> dict[int, float]:
         triples += [(a << 32) | (b << 16) | c
                     for a, b, c in zip(codes, codes[1:], codes[2:], strict=False)]
     words = zh_word_frequencies()
-    pair_is_word = iter((words.frequencies(np.array(pairs, dtype=np.int64), 2) > 0).tolist())
-    triple_is_word = iter((words.frequencies(np.array(triples, dtype=np.int64), 3) > 0).tolist())
+    pair_is_word = iter(words.are_words(pairs, 2))
+    triple_is_word = iter(words.are_words(triples, 3))
     out: dict[int, float] = {}
     for run in runs:
         n = len(run)

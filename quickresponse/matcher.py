@@ -796,11 +796,15 @@ class Matcher:
         return "none", "low_score"
 
 
+# Below this many entries a full sort is cheaper than a partition and its bookkeeping.
+_PARTITION_FROM = 1024
+
+
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
     """The indices of the ``k`` highest scores, highest first, ties in index order (what a
     stable sort of all of them gives), without sorting all of them."""
-    if len(scores) <= k:
-        return np.argsort(-scores, kind="stable")
+    if len(scores) <= max(k, _PARTITION_FROM):
+        return np.argsort(-scores, kind="stable")[:k]
     bar = np.partition(scores, len(scores) - k)[len(scores) - k]
     above = np.flatnonzero(scores > bar)
     chosen = np.concatenate((above, np.flatnonzero(scores == bar)[:k - len(above)]))

@@ -419,6 +419,20 @@ class ZhWords:
     def __init__(self, codes: dict[int, np.ndarray], counts: dict[int, np.ndarray]) -> None:
         self._codes = codes
         self._counts = counts
+        self._is_word: dict[int, bool] = {}
+
+    def are_words(self, codes: list[int], n: int) -> list[bool]:
+        """Whether each n-character gram code is a word: for the few dozen grams of a message,
+        remembered from message to message (grams repeat) and looked up together when new."""
+        known = self._is_word
+        new = [c for c in codes if c not in known]
+        if new:
+            found = (self.frequencies(np.array(new, dtype=np.int64), n) > 0).tolist()
+            if len(known) < 200_000:
+                known.update(zip(new, found, strict=True))
+            else:
+                return (self.frequencies(np.array(codes, dtype=np.int64), n) > 0).tolist()
+        return [known[c] for c in codes]
 
     def frequencies(self, codes: np.ndarray, n: int) -> np.ndarray:
         """The frequency of each n-character gram code, 0 for a gram that is not a word."""
