@@ -59,7 +59,7 @@ for _word in ZH_STOPWORDS:
 _STOP_GRAMS = {n: np.array(sorted(gram_code(w) for w in ZH_STOPWORDS if len(w) == n),
                            dtype=np.int64) for n in (2, 3)}
 
-
+# The Chinese characters matched (textnorm's cjk_runs), first and last.
 _CJK_FIRST, _CJK_LAST = 0x3400, 0xFAFF
 
 
@@ -129,7 +129,8 @@ class Features:
         for kind in distinct(kinds).tolist():
             rows = np.flatnonzero(kinds == kind)
             part = Features(self.doc[rows], self.key[rows], self.value[rows])
-            parts.append(part._merged_packed(kind, doc_bits) or part._merged_by_lexsort())
+            packed = part._merged_packed(kind, doc_bits)
+            parts.append(packed if packed is not None else part._merged_by_lexsort())
         return Features.concat(parts)
 
     def _merged_packed(self, kind: int, doc_bits: int) -> Features | None:
