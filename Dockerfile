@@ -23,7 +23,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     QR_DATABASE_URL=sqlite+aiosqlite:////data/quickresponse.db \
     QR_METRICS_PORT=8081 \
     QR_WEBHOOK_LISTEN=0.0.0.0 \
-    QR_WEBHOOK_PORT=8080
+    QR_WEBHOOK_PORT=8080 \
+    XDG_CACHE_HOME=/data/.cache
 RUN useradd --system --uid 10001 --home /app quickresponse \
     && mkdir /data && chown quickresponse /data
 COPY --from=build /opt/venv /opt/venv
