@@ -3,8 +3,8 @@
     python -m bench.bot_process polling|webhook [--rate-limit] [--echo]
 
 Settings come from ``QR_*`` environment variables, as in production; the benchmark points
-``QR_TELEGRAM_API_URL`` at its fake Bot API. This is ``quickresponse.runner.run_bot`` with one
-difference: the rate limiter can be left off, because with it on every reply waits for
+``QR_TELEGRAM_API_URL`` at its fake Bot API. This is ``quickresponse.telegram.runner.run_bot``
+with one difference: the rate limiter can be left off, because with it on every reply waits for
 Telegram's 30 messages per second and the benchmark would measure the limiter, not the bot.
 
 ``--echo`` runs the baseline instead: PTB alone, with the same updater, update processor and
@@ -26,11 +26,11 @@ from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
 from quickresponse.logs import configure_logging
-from quickresponse.runner import shutdown
 from quickresponse.services import build_services
 from quickresponse.settings import Settings, load_settings
-from quickresponse.telegram.app import _register_commands, build_application
+from quickresponse.telegram.app import build_application, register_commands
 from quickresponse.telegram.processing import OrderedUpdateProcessor
+from quickresponse.telegram.runner import shutdown
 from quickresponse.telegram.web import WebhookHandler, make_web_app, serve
 
 
@@ -43,7 +43,7 @@ async def run(mode: str, *, rate_limit: bool) -> None:
     server = None
     try:
         async with application:
-            await _register_commands(application)
+            await register_commands(application)
             await application.start()
             await services.start_background()
             if mode == "webhook":

@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
 def _run(args: argparse.Namespace, settings: Settings, *, console: bool) -> int:
     load_knowledge_base(settings.knowledge_base_dir)  # refuse to start on an invalid one
     if settings.telegram_token and not console:
-        from quickresponse.runner import run_bot
+        from quickresponse.telegram.runner import run_bot
 
         asyncio.run(run_bot(settings, webhook=getattr(args, "webhook", False)))
         return 0

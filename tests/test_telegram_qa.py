@@ -15,7 +15,7 @@ from quickresponse.qa import ActiveWarning
 from quickresponse.services import build_matcher
 from quickresponse.settings import DEFAULT_KB_DIR
 from quickresponse.telegram import keyboards
-from quickresponse.telegram.app import _register_commands
+from quickresponse.telegram.app import register_commands
 from quickresponse.telegram.codec import MAX_BYTES
 from tests.conftest import FIXTURES
 from tests.fakebot import Call, FakeBotAPI, callback_update, message_update
@@ -101,7 +101,7 @@ async def questions(services) -> list[QuestionLog]:
 # -- commands -------------------------------------------------------------------------------------
 
 async def test_commands_are_registered_in_chinese_and_english(app, fake_api):
-    await _register_commands(app)
+    await register_commands(app)
     lists = {c.params.get("language_code"): c.params["commands"]
              for c in fake_api.sent("setMyCommands")}
     assert {"zh", "en"} <= set(lists)

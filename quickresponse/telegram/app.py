@@ -76,7 +76,7 @@ def build_application(
         .base_url(settings.bot_base_url)
         .base_file_url(settings.bot_file_url)
         .context_types(ContextTypes(context=QRContext, bot_data=BotData))
-        .post_init(_register_commands)
+        .post_init(register_commands)
         .concurrent_updates(OrderedUpdateProcessor(64))
     )
     if request is not None:
@@ -102,7 +102,7 @@ def build_application(
     return app
 
 
-async def _register_commands(app: QRApplication) -> None:
+async def register_commands(app: QRApplication) -> None:
     modules = handler_modules()
     for lang in LANGS:
         commands = [

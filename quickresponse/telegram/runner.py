@@ -11,7 +11,7 @@ from telegram import Update
 from quickresponse.errors import ConfigError
 from quickresponse.services import Services, build_services
 from quickresponse.settings import Settings
-from quickresponse.telegram.app import _register_commands, build_application
+from quickresponse.telegram.app import build_application, register_commands
 from quickresponse.telegram.web import make_web_app, serve
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
     server = None
     try:
         async with application:
-            await _register_commands(application)
+            await register_commands(application)
             await application.start()
             await services.start_background()
             if webhook:
