@@ -100,6 +100,11 @@ class City:
     townships_file: str | None = None
     # How long a resolved ticket waits for the resident's verdict before it is closed anyway.
     auto_close_after: timedelta = timedelta(days=7)
+    # The city's dispatch desk (like the 12345 centre): it takes calls whose district is not known
+    # yet and transfers them. Not a place: no boundary, not offered to pick or to subscribe to.
+    dispatch: District | None = None
+    # The category of an emergency logged in one tap from an urgent answer.
+    urgent_call_category: str = "other"
     _by_id: dict[str, District] = field(default_factory=dict, repr=False, compare=False)
     _categories: dict[str, Category] = field(default_factory=dict, repr=False, compare=False)
     _names: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -107,7 +112,8 @@ class City:
     def __post_init__(self) -> None:
         self._by_id.update({d.id: d for d in self.districts})
         self._categories.update({c.id: c for c in self.categories})
-        for d in self.districts:
+        desks = (self.dispatch,) if self.dispatch is not None else ()
+        for d in (*self.districts, *desks):
             for name in (d.id, d.name_zh, d.name_en, *d.aliases):
                 self._names[normalise(name)] = d.id
 
@@ -127,14 +133,24 @@ class City:
         return None if self.townships_file is None else self.directory / self.townships_file
 
     def district(self, district_id: str) -> District:
-        """The district with that id; raises :class:`UnknownDistrict`."""
+        """The district (or the dispatch desk) with that id; raises :class:`UnknownDistrict`."""
+        if self.dispatch is not None and district_id == self.dispatch.id:
+            return self.dispatch
         try:
             return self._by_id[district_id]
         except KeyError:
             raise UnknownDistrict(district_id) from None
 
     def has_district(self, district_id: str) -> bool:
+        """True for a real district (a place residents pick, subscribe to, transfer to)."""
         return district_id in self._by_id
+
+    def is_dispatch(self, district_id: str | None) -> bool:
+        return self.dispatch is not None and district_id == self.dispatch.id
+
+    def knows(self, district_id: str) -> bool:
+        """True for a district or the dispatch desk: anything a ticket can be with."""
+        return self.has_district(district_id) or self.is_dispatch(district_id)
 
     def find_district(self, text: str) -> District:
         """The district whose id, name or alias is exactly ``text`` (any case, zh or en).
@@ -145,7 +161,7 @@ class City:
         district_id = self._names.get(normalise(text))
         if district_id is None:
             raise UnknownDistrict(text)
-        return self._by_id[district_id]
+        return self.district(district_id)
 
     def category(self, category_id: str) -> Category:
         """The category with that id; raises :class:`UnknownCategory`."""
@@ -285,6 +301,11 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
     if len({c.id for c in categories}) != len(categories):
         raise ConfigError(f"{where}: category ids must be unique")
 
+    dispatch = _parse_dispatch(raw.get("dispatch"), seen, f"{where}: dispatch")
+    urgent_category = str(raw.get("urgent_call_category", "other"))
+    if urgent_category not in {c.id for c in categories}:
+        raise ConfigError(f"{where}: urgent_call_category {urgent_category!r} is not a category")
+
     boundaries_file = str(_require(raw, "boundaries_file", where))
     if not (directory / boundaries_file).is_file():
         raise ConfigError(f"{where}: boundaries file {boundaries_file} is missing")
@@ -293,8 +314,29 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
         id=str(raw.get("id", directory.name)), name_zh=name_zh, name_en=name_en,
         timezone=timezone, districts=tuple(districts), categories=tuple(categories), sla=sla,
         directory=directory, boundaries_file=boundaries_file, townships_file=townships_file,
-        auto_close_after=auto_close,
+        auto_close_after=auto_close, dispatch=dispatch, urgent_call_category=urgent_category,
     )
+
+
+def _parse_dispatch(item: object, seen: dict[str, str], here: str) -> District | None:
+    """The optional ``dispatch`` desk: id, names, aliases and group chat like a district."""
+    if item is None:
+        return None
+    if not isinstance(item, dict):
+        raise ConfigError(f"{here}: must be a mapping")
+    desk_id = str(_require(item, "id", here))
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,12}", desk_id):
+        raise ConfigError(f"{here}: id must be 1-12 letters, digits or _")
+    d_zh, d_en = _names(item, here)
+    aliases = tuple(str(a).strip() for a in item.get("aliases") or () if str(a).strip())
+    chat = item.get("group_chat_id")
+    if chat is not None and not isinstance(chat, int):
+        raise ConfigError(f"{here}: group_chat_id must be a number or null")
+    for name in (desk_id, d_zh, d_en, *aliases):
+        if normalise(name) in seen:
+            raise ConfigError(f"{here}: name {name!r} is also used by district "
+                              f"{seen[normalise(name)]}")
+    return District(id=desk_id, name_zh=d_zh, name_en=d_en, aliases=aliases, group_chat_id=chat)
 
 
 def _load_townships(directory: Path, filename: str, where: str) -> dict[str, list[str]]:

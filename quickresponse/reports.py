@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -21,6 +22,7 @@ from quickresponse.models import QuestionLog
 from quickresponse.routing import Router, Routing
 from quickresponse.textnorm import clean_user_text
 from quickresponse.tickets.errors import (
+    NoDispatchDesk,
     TextRequired,
     TextTooLong,
     TooManyPhotos,
@@ -188,6 +190,57 @@ class ReportDesk:
             raise StaleAction("talk to staff about an unknown question")
         _owner, text, urgent, lang = found
         return self.start(description=text, urgent=urgent, question_id=question_id), lang
+
+    async def file_urgent_call(self, question_id: int, user_id: int, chat_id: int, lang: str,
+                               subscribed: Sequence[str] = ()) -> Outcome:
+        """Log the emergency a resident asked about as an urgent ticket at once (one tap).
+
+        Nothing is asked first: the question is the description, the category is the city's
+        ``urgent_call_category``, and the district is the best known without asking: a place
+        named in the question, else the one district the resident gets warnings for, else the
+        city's dispatch desk. A location shared afterwards moves it (``locate_ticket``). Tapping
+        twice files one ticket. Raises StaleAction for someone else's or an unknown question,
+        NoDispatchDesk when nothing tells the district and the city has no dispatch desk.
+        """
+        if not 0 < question_id < 2**31:
+            raise StaleAction("impossible question id")
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            row = await session.get(QuestionLog, question_id)
+            return None if row is None else (row.user_id, row.text)
+
+        found = await self._db.run(work)
+        if found is None or found[0] != user_id:
+            raise StaleAction("urgent call about an unknown question")
+        text = clean_user_text(found[1], MAX_DESCRIPTION) or "-"
+        district_id, method, confidence = self._urgent_district(text, subscribed)
+        return await self.tickets.file(NewTicket(
+            resident_id=user_id, lang=lang, category=self.city.urgent_call_category,
+            description=text, district_id=district_id, routing_method=method,
+            routing_confidence=confidence, urgent=True, chat_id=chat_id,
+            client_ref=f"urgent:{question_id}",
+        ))
+
+    def _urgent_district(self, text: str, subscribed: Sequence[str]) -> tuple[str, str, float]:
+        by_name = self.router.route_address(text)
+        if by_name.district_id is not None and not by_name.confirm:
+            return by_name.district_id, "address", by_name.confidence
+        homes = [d for d in dict.fromkeys(subscribed) if self.city.has_district(d)]
+        if len(homes) == 1:
+            return homes[0], "subscription", 0.5
+        if self.city.dispatch is None:
+            raise NoDispatchDesk()
+        return self.city.dispatch.id, "dispatch", 0.0
+
+    async def locate_ticket(self, ticket_id: int, user_id: int, latitude: float,
+                            longitude: float) -> Outcome:
+        """A location the resident shares for their open ticket (routed here, moved by the
+        ticket service when the ticket's district was only provisional)."""
+        routing = self.router.route_location(latitude, longitude)
+        method = "location_nearest" if routing.near_boundary_outside else "location"
+        return await self.tickets.locate(
+            ticket_id, user_id, latitude, longitude, district_id=routing.district_id,
+            method=method, confidence=routing.confidence)
 
     # -- the steps -----------------------------------------------------------------------------
 

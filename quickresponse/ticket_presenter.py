@@ -41,7 +41,7 @@ def category_label(city: City, category_id: str, lang: str) -> str:
 
 
 def district_label(city: City, district_id: str, lang: str) -> str:
-    if not city.has_district(district_id):
+    if not city.knows(district_id):
         return district_id
     return city.district(district_id).name(lang)
 

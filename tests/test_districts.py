@@ -118,6 +118,9 @@ def test_another_city_is_a_directory_not_code(tmp_path):
     (lambda c: c["districts"][1].update(aliases=["朝阳"]), "also used by district"),
     (lambda c: c.update(boundaries_file="missing.geojson"), "missing"),
     (lambda c: c["districts"][0].update(group_chat_id="group"), "group_chat_id"),
+    (lambda c: c["dispatch"].update(id="a desk"), "dispatch: id must be"),
+    (lambda c: c["dispatch"].update(aliases=["东城"]), "also used by district"),
+    (lambda c: c.update(urgent_call_category="fires"), "urgent_call_category"),
     # What an unquoted "{en: Power, water, gas}" in flow style reads as.
     (lambda c: c["categories"][0]["name"].update(water=None), "quote a name"),
 ])
@@ -129,6 +132,26 @@ def test_a_broken_city_file_is_refused_with_a_reason(tmp_path, change, message):
                                          encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_city(str(directory))
+
+
+def test_the_dispatch_desk_holds_tickets_but_is_not_a_place(tmp_path):
+    city = load_city("beijing")
+    desk = city.district("dispatch")
+    assert desk.name("en") == "City dispatch desk" and city.find_district("派单中心") is desk
+    assert city.is_dispatch("dispatch") and city.knows("dispatch")
+    # Not offered to pick, to subscribe to or to transfer to, and not routed to.
+    assert not city.has_district("dispatch")
+    assert "dispatch" not in [d.id for d in city.districts]
+    assert city.urgent_call_category == "person_help"
+
+    directory = _copy_city(tmp_path)
+    config = yaml.safe_load((directory / "city.yaml").read_text(encoding="utf-8"))
+    del config["dispatch"], config["urgent_call_category"]
+    (directory / "city.yaml").write_text(yaml.safe_dump(config, allow_unicode=True),
+                                         encoding="utf-8")
+    other = load_city(str(directory))
+    assert other.dispatch is None and not other.knows("dispatch")
+    assert other.urgent_call_category == "other"
 
 
 def test_an_unknown_city_is_a_config_error():

@@ -29,6 +29,8 @@ from quickresponse.telegram.render import button_text
 # Talk to staff about a question (its id, 0 when there is none). The tickets feature handles it
 # in a module registered before qa.py; qa.py's handler is the fallback that points to 12345.
 TALK_TO_STAFF = _action("staff", int)
+# Under an urgent answer: log the emergency asked about (question id) as an urgent ticket at once.
+URGENT_CALL = _action("sos", int)
 SET_LANGUAGE = _action("lang", str)
 # 👍 / 👎 on the answer to a question: question id, 1 helpful / 0 not helpful.
 FEEDBACK = _action("fb", int, int)
@@ -73,6 +75,9 @@ def answer_keyboard(reply: Reply) -> InlineKeyboardMarkup:
     lang = reply.lang
     question_id = reply.question_id or 0
     rows: list[list[InlineKeyboardButton]] = []
+    if reply.urgent and question_id:
+        # After "call 110/119/120 now": one tap also tells staff (it does not replace the call).
+        rows.append([_button(t("qa.button.urgent_call", lang), URGENT_CALL.pack(question_id))])
     if reply.entry is not None and question_id:
         rows.append(_feedback_row(question_id, lang))
     rows += _entry_rows(next_topics(reply), question_id, lang)

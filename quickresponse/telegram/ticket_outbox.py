@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, InputMediaPhoto, Message, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -187,6 +188,9 @@ def staff_text(note: Notification, ticket: TicketView, tickets: TicketService) -
     number = ticket.number
     kind = note.kind
     if kind == "new":
+        if p.get("routed_from"):
+            return t("tickets.post.routed_here", lang, number=number,
+                     from_district=district_label(city, str(p["routed_from"]), lang))
         if p.get("transferred_from"):
             return t("tickets.post.transferred", lang, number=number,
                      from_district=district_label(city, str(p["transferred_from"]), lang),
@@ -195,6 +199,11 @@ def staff_text(note: Notification, ticket: TicketView, tickets: TicketService) -
     if kind == "info_added":
         return t("tickets.post.info_added", lang, number=number,
                  text=p.get("text") or t("tickets.post.photo_only", lang))
+    if kind == "location_added":
+        return t("tickets.post.location_added", lang, number=number)
+    if kind == "routed_away":
+        return t("tickets.post.routed_away", lang, number=number,
+                 district=district_label(city, str(p.get("to_district", "")), lang))
     if kind == "withdrawn":
         return t("tickets.post.withdrawn", lang, number=number)
     if kind == "reopened":
@@ -233,6 +242,11 @@ async def _deliver_to_staff(bot: Bot, tickets: TicketService, note: Notification
             await bot.send_photo(chat_id, photo, caption=caption, parse_mode=mode)
         else:
             await _send(bot, chat_id, head)
+        if note.kind == "location_added" and ticket.latitude is not None \
+                and ticket.longitude is not None:
+            await bot.send_location(chat_id, ticket.latitude, ticket.longitude)
+        if note.kind == "routed_away":
+            await _take_buttons_off(bot, note.params)
         if note.audience == "district" and not ticket.is_open:
             await _retire_card(bot, tickets, ticket, head, lang)
         return
@@ -249,6 +263,17 @@ async def _deliver_to_staff(bot: Bot, tickets: TicketService, note: Notification
     if ticket.latitude is not None and ticket.longitude is not None:
         await bot.send_location(chat_id, ticket.latitude, ticket.longitude,
                                 reply_parameters=reply_to)
+
+
+async def _take_buttons_off(bot: Bot, params: dict[str, Any]) -> None:
+    """The card a ticket had in a group it left: no Claim button there any more."""
+    chat_id, message_id = params.get("post_chat_id"), params.get("post_message_id")
+    if chat_id is None or message_id is None:
+        return
+    try:
+        await bot.edit_message_reply_markup(int(chat_id), int(message_id), reply_markup=None)
+    except BadRequest:
+        pass  # deleted or too old: the claim there is refused anyway (not that district's)
 
 
 async def _retire_card(bot: Bot, tickets: TicketService, ticket: TicketView, head: str,

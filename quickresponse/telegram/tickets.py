@@ -46,6 +46,7 @@ from quickresponse.telegram.render import split_html
 from quickresponse.telegram.ticket_outbox import install_outbox
 from quickresponse.ticket_presenter import (
     district_label,
+    local_time,
     photos_progress,
     render_draft,
     render_filed,
@@ -53,6 +54,7 @@ from quickresponse.ticket_presenter import (
     render_nearby,
     routing_label,
 )
+from quickresponse.tickets.errors import NoDispatchDesk
 from quickresponse.tickets.service import MAX_DESCRIPTION, OPEN_STATES, NearbyTicket, State
 
 COMMANDS: list[tuple[str, str]] = [
@@ -284,6 +286,54 @@ async def report_about_question(update: Update, context: QRContext) -> None:
                                     await user_lang(update, context))
     await query.answer()
     await _start(update, context, draft, lang, _intro(draft, lang))
+
+
+async def log_urgent_call(update: Update, context: QRContext) -> None:
+    """One tap under an urgent answer: the emergency becomes an urgent ticket at once, then the
+    resident is asked where it is (their location moves a ticket whose district was a guess)."""
+    query = update.callback_query
+    assert query is not None
+    (question_id,) = _args(update)
+    chat_id, user_id = _ids(update)
+    lang = await user_lang(update, context)
+    subscription = await context.services.subscriptions.get(chat_id)
+    try:
+        outcome = await _desk(context).file_urgent_call(
+            int(question_id), user_id, chat_id, lang, subscription.district_ids)
+    except NoDispatchDesk:
+        # Nowhere to send it without asking: the guided report, urgent and pre-filled.
+        await report_about_question(update, context)
+        return
+    ticket = outcome.ticket
+    await query.answer(html_to_text(t("tickets.urgent.toast", lang)))
+    await _drop_urgent_button(update)
+    await context.services.conversations.set(chat_id, user_id, Conversation(
+        ADD_INFO_FLOW, "waiting", {"ticket_id": ticket.id, "lang": lang}))
+    city = context.services.city
+    key = "tickets.urgent.logged_dispatch" if city.is_dispatch(ticket.district_id) \
+        else "tickets.urgent.logged"
+    text = "\n\n".join((
+        t(key, lang, number=ticket.number, district=district_label(city, ticket.district_id, lang),
+          claim_due=local_time(ticket.claim_due, lang, city)),
+        t("tickets.urgent.still_call", lang),
+        t("tickets.urgent.where", lang),
+    ))
+    await _send(update, text, kb.location_reply_keyboard(lang))
+
+
+async def _drop_urgent_button(update: Update) -> None:
+    """Take the urgent-call button off the answer (the rest of its buttons stay)."""
+    query = update.callback_query
+    message = query.message if query is not None else None
+    markup = getattr(message, "reply_markup", None)
+    if query is None or markup is None:
+        return
+    rows = [row for row in markup.inline_keyboard
+            if not any(b.callback_data == query.data for b in row)]
+    try:
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(rows) if rows else None)
+    except BadRequest:
+        pass  # too old to edit, or already changed: the ticket is filed either way
 
 
 async def report_with_photo(update: Update, context: QRContext, _conv: Conversation) -> None:
@@ -593,9 +643,22 @@ async def _add_info(update: Update, context: QRContext, conv: Conversation, *,
 
 
 async def add_info_location(update: Update, context: QRContext, conv: Conversation) -> None:
-    """Say that information is added as text or a photo."""
+    """Add the shared location to the resident's ticket; a ticket still waiting for a district
+    (an urgent call logged in one tap) goes to the district the point is in."""
+    message = update.effective_message
+    assert message is not None and message.location is not None
     lang = normalise_lang(conv.data.get("lang"), context.services.settings.default_language)
-    await _send(update, t("tickets.mine.add_text_or_photo", lang))
+    _chat_id, user_id = _ids(update)
+    ticket_id = int(conv.data["ticket_id"])
+    before = (await context.services.tickets.view(ticket_id)).district_id
+    outcome = await _desk(context).locate_ticket(
+        ticket_id, user_id, message.location.latitude, message.location.longitude)
+    await context.services.conversations.clear(*_ids(update))
+    ticket = outcome.ticket
+    key = "tickets.mine.location_routed" if ticket.district_id != before \
+        else "tickets.mine.location_added"
+    await _send(update, t(key, lang, number=ticket.number, district=district_label(
+        context.services.city, ticket.district_id, lang)), ReplyKeyboardRemove())
 
 
 async def ask_to_withdraw(update: Update, context: QRContext) -> None:
@@ -664,6 +727,7 @@ def register(app: QRApplication) -> None:
     app.add_handler(MessageHandler(filters.CONTACT, take_contact))
     for act, callback in (
         (qa_keyboards.TALK_TO_STAFF, report_about_question),
+        (qa_keyboards.URGENT_CALL, log_urgent_call),
         (kb.REPORT_CATEGORY, choose_category),
         (kb.REPORT_PHOTOS_DONE, finish_photos),
         (kb.REPORT_DISTRICT, choose_district),

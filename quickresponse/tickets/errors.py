@@ -161,3 +161,13 @@ class NotGroupChat(InvalidInput):
     """A district can only be linked to a group chat (negative chat id)."""
 
     message_key = "tickets.error.not_group_chat"
+
+
+class NoDispatchDesk(QuickResponseError):
+    """An urgent call cannot be filed without asking where: nothing tells its district and the
+    city has no dispatch desk. The front end falls back to the guided report."""
+
+    message_key = "tickets.error.no_dispatch"
+
+    def __init__(self) -> None:
+        super().__init__("no district known and no dispatch desk")

@@ -67,8 +67,7 @@ def write_csv(rows: Iterable[dict[str, str]], *, with_contact: bool = False) -> 
 def _row(ticket: Ticket, city: City, with_contact: bool) -> dict[str, str]:
     assert ticket.id is not None
     tz = city.tz
-    district = city.district(ticket.district_id) if city.has_district(ticket.district_id) \
-        else None
+    district = city.district(ticket.district_id) if city.knows(ticket.district_id) else None
     responded = ticket.responded_at
     resolved = ticket.resolved_at
     row = {

@@ -162,7 +162,9 @@ class NewTicket:
     category: str
     description: str
     district_id: str
-    routing_method: str  # "location" | "location_nearest" | "address" | "chosen"
+    # "location" | "location_nearest" | "address" | "chosen" | "subscription" (the district the
+    # resident gets warnings for) | "dispatch" (not known yet: the city's dispatch desk)
+    routing_method: str
     routing_confidence: float = 1.0
     latitude: float | None = None
     longitude: float | None = None
@@ -622,6 +624,51 @@ class TicketService:
             self._touch(ticket, now)
             notes = await self._notify_district(
                 session, ticket, "info_added", {"text": info, "photo_file_id": photo})
+            return ticket, notes
+
+        return await self._change(ticket_id, work)
+
+    async def locate(
+        self, ticket_id: int, user_id: int, latitude: float, longitude: float, *,
+        district_id: str | None = None, method: str = "location", confidence: float = 1.0,
+    ) -> Outcome:
+        """The resident says where the problem is on their open ticket; staff get the map pin.
+
+        ``district_id`` is where the point routes to (the caller's router decides). A ticket that
+        was routed without a place (to the dispatch desk, or by the resident's subscription) and
+        that nobody has claimed yet moves there, keeping its deadlines: the clock of an urgent
+        call keeps running. Raises NotTicketOwner, TicketClosed, InvalidLocation."""
+        check_coordinates(latitude, longitude)
+        if method not in ROUTING_METHODS:
+            raise InvalidInput(f"unknown routing method {method!r}")
+        now = self._clock.now()
+
+        async def work(session: AsyncSession) -> tuple[Ticket, list[TicketNotification]]:
+            ticket = await self._load(session, ticket_id, lock=True)
+            self._require_owner(ticket, user_id)
+            self._require_state(ticket, _OPEN, "add_info")
+            ticket.latitude, ticket.longitude = latitude, longitude
+            self._touch(ticket, now)
+            self._event(session, ticket, user_id, Role.RESIDENT, "location_added", ticket.state,
+                        now)
+            moves = (district_id is not None and district_id != ticket.district_id
+                     and self.city.has_district(district_id) and ticket.state == State.NEW
+                     and ticket.routing_method in PROVISIONAL_ROUTING)
+            if not moves:
+                return ticket, await self._notify_district(session, ticket, "location_added", {})
+            assert district_id is not None
+            from_district = ticket.district_id
+            notes = await self._notify_district(session, ticket, "routed_away", {
+                "to_district": district_id, "post_chat_id": ticket.group_chat_id,
+                "post_message_id": ticket.group_message_id})
+            ticket.district_id = district_id
+            ticket.routing_method = method
+            ticket.routing_confidence = max(0.0, min(1.0, float(confidence)))
+            ticket.group_chat_id = ticket.group_message_id = None
+            self._event(session, ticket, user_id, Role.RESIDENT, "routed", ticket.state, now,
+                        district_id=district_id)
+            notes += await self._notify_district(session, ticket, "new",
+                                                 {"routed_from": from_district})
             return ticket, notes
 
         return await self._change(ticket_id, work)
@@ -1352,7 +1399,11 @@ class TicketService:
 # Direction overrides and zero-width characters can make a description read differently in the
 # staff group than it was typed (or hide text); zero-width joiners stay, emoji need them.
 _INVISIBLE = re.compile("[\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-ROUTING_METHODS = frozenset({"location", "location_nearest", "address", "chosen"})
+ROUTING_METHODS = frozenset({"location", "location_nearest", "address", "chosen", "subscription",
+                             "dispatch"})
+# Routed without knowing where the problem is: a location the resident shares later moves the
+# ticket while nobody has claimed it yet.
+PROVISIONAL_ROUTING = frozenset({"subscription", "dispatch"})
 
 
 def ticket_number(ticket_id: int) -> str:

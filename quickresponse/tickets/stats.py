@@ -126,7 +126,7 @@ class TicketStats:
     def district_label(self, district_id: str | None, lang: str) -> str:
         if district_id is None:
             return html_to_text(t("tickets.stats.overall", lang))
-        if self.city.has_district(district_id):
+        if self.city.knows(district_id):
             return self.city.district(district_id).name(lang)
         return district_id
 
