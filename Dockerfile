@@ -25,6 +25,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     QR_WEBHOOK_LISTEN=0.0.0.0 \
     QR_WEBHOOK_PORT=8080 \
     XDG_CACHE_HOME=/data/.cache
+# A font that draws Chinese, so /stats charts are labelled in Chinese (without one they fall back
+# to English labels).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-noto-cjk \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home /app quickresponse \
     && mkdir /data && chown quickresponse /data
 COPY --from=build /opt/venv /opt/venv
