@@ -77,6 +77,12 @@ def _contact(lang: str, *, consent: bool, name: str | None, phone: str | None) -
     return t("tickets.render.contact_name", lang, name=name or "-")
 
 
+def contact_label(ticket: TicketView, lang: str) -> str:
+    """The resident's contact as staff may see it (only with consent)."""
+    return _contact(lang, consent=ticket.contact_consent, name=ticket.contact_name,
+                    phone=ticket.contact_phone)
+
+
 # -- the report flow ----------------------------------------------------------------------------
 
 def render_draft(draft: ReportDraft, city: City, lang: str) -> str:

@@ -104,8 +104,10 @@ async def test_the_location_shared_next_moves_the_call_to_its_district(
     # The urgent clock keeps running: the deadlines are those of the first tap.
     assert (after.claim_due, after.resolve_due) == (before.claim_due, before.resolve_due)
     told = to(calls, RESIDENT, "sendMessage")[-1]
-    assert "已转给<b>东城区</b>" in told.text
-    assert told.params["reply_markup"] == {"remove_keyboard": True}
+    assert "已转给<b>东城区</b>" in told.text and "手机号" in told.text
+    # Only the phone button is left to press.
+    (row,) = told.params["reply_markup"]["keyboard"]
+    assert row[0]["request_contact"] is True
     card = to(calls, DONGCHENG_GROUP, "sendMessage")[0]
     assert "由市级派单中心转来" in card.text and card.button("认领")
     (pin,) = to(calls, DONGCHENG_GROUP, "sendLocation")
@@ -116,7 +118,33 @@ async def test_the_location_shared_next_moves_the_call_to_its_district(
     assert took_off.chat_id == DISPATCH_GROUP and not took_off.buttons
     actions = [e.action for e in (await services.tickets.show(mine.id, ADMIN_ID)).events]
     assert actions == ["filed", "location_added", "routed"]
+
+
+async def test_the_phone_number_reaches_the_staff_and_then_the_questions_end(
+        app, fake_api, services, dongcheng, dispatch_desk, resident):
+    await log_fire_in_one_tap(resident)
+    (mine,) = await services.tickets.my_tickets(RESIDENT)
+
+    # A card from the address book is not the resident's consent.
+    calls = await resident.send(contact=("+86 139 1111 2222", NEIGHBOUR))
+    assert "您本人的号码" in to(calls, RESIDENT, "sendMessage")[-1].text
+    assert not (await services.tickets.view(mine.id)).contact_phone
+
+    calls = await resident.send(contact=("+86 138 0000 0000", RESIDENT))
+    ticket = await services.tickets.view(mine.id)
+    assert ticket.contact_consent and ticket.contact_phone == "+86 138 0000 0000"
+    told = to(calls, RESIDENT, "sendMessage")[-1]
+    assert "手机号已补充到工单 <b>#1</b>" in told.text and "发送您的位置" in told.text
+    (row,) = told.params["reply_markup"]["keyboard"]
+    assert row[0]["request_location"] is True
+    assert "138 0000 0000" in to(calls, DISPATCH_GROUP, "sendMessage")[0].text
+
+    calls = await resident.send(location=TIANANMEN)
+    assert to(calls, RESIDENT, "sendMessage")[-1].params["reply_markup"] == {
+        "remove_keyboard": True}
     assert await services.conversations.get(RESIDENT, RESIDENT) is None
+    # The card the district gets carries the number.
+    assert "138 0000 0000" in to(calls, DONGCHENG_GROUP, "sendMessage")[0].text
 
 
 async def test_without_a_desk_group_the_admins_get_the_call(

@@ -111,6 +111,19 @@ def location_reply_keyboard(lang: str) -> ReplyKeyboardMarkup:
     )
 
 
+def urgent_follow_up_keyboard(lang: str, *, location: bool = True, phone: bool = True
+                              ) -> ReplyKeyboardMarkup:
+    """After an urgent call is logged: the buttons that share what staff still need."""
+    rows = []
+    if location:
+        rows.append([KeyboardButton(html_to_text(t("tickets.button.share_location", lang)),
+                                    request_location=True)])
+    if phone:
+        rows.append([KeyboardButton(html_to_text(t("tickets.button.share_phone", lang)),
+                                    request_contact=True)])
+    return ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=False)
+
+
 def phone_reply_keyboard(lang: str) -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         [[KeyboardButton(html_to_text(t("tickets.button.share_phone", lang)),

@@ -24,6 +24,7 @@ from quickresponse.telegram.common import QRApplication
 from quickresponse.telegram.render import MAX_CAPTION, MAX_MESSAGE, split_html
 from quickresponse.ticket_presenter import (
     category_label,
+    contact_label,
     district_label,
     local_time,
     render_card,
@@ -201,6 +202,9 @@ def staff_text(note: Notification, ticket: TicketView, tickets: TicketService) -
                  text=p.get("text") or t("tickets.post.photo_only", lang))
     if kind == "location_added":
         return t("tickets.post.location_added", lang, number=number)
+    if kind == "contact_shared":
+        return t("tickets.post.contact_shared", lang, number=number,
+                 contact=contact_label(ticket, lang))
     if kind == "routed_away":
         return t("tickets.post.routed_away", lang, number=number,
                  district=district_label(city, str(p.get("to_district", "")), lang))

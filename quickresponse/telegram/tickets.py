@@ -308,7 +308,7 @@ async def log_urgent_call(update: Update, context: QRContext) -> None:
     await query.answer(html_to_text(t("tickets.urgent.toast", lang)))
     await _drop_urgent_button(update)
     await context.services.conversations.set(chat_id, user_id, Conversation(
-        ADD_INFO_FLOW, "waiting", {"ticket_id": ticket.id, "lang": lang}))
+        ADD_INFO_FLOW, "waiting", {"ticket_id": ticket.id, "lang": lang, "urgent": True}))
     city = context.services.city
     key = "tickets.urgent.logged_dispatch" if city.is_dispatch(ticket.district_id) \
         else "tickets.urgent.logged"
@@ -318,7 +318,7 @@ async def log_urgent_call(update: Update, context: QRContext) -> None:
         t("tickets.urgent.still_call", lang),
         t("tickets.urgent.where", lang),
     ))
-    await _send(update, text, kb.location_reply_keyboard(lang))
+    await _send(update, text, kb.urgent_follow_up_keyboard(lang))
 
 
 async def _drop_urgent_button(update: Update) -> None:
@@ -435,6 +435,9 @@ async def take_contact(update: Update, context: QRContext) -> None:
     user = update.effective_user
     assert message is not None and message.contact is not None and user is not None
     conversation = await context.services.conversations.get(*_ids(update))
+    if conversation is not None and conversation.flow == ADD_INFO_FLOW:
+        await _contact_for_ticket(update, context, conversation)
+        return
     if conversation is None or conversation.flow != REPORT_FLOW:
         await _send(update, t("tickets.report.contact_unexpected",
                               await user_lang(update, context)), ReplyKeyboardRemove())
@@ -447,6 +450,26 @@ async def take_contact(update: Update, context: QRContext) -> None:
         return
     session.desk.set_phone(session.draft, message.contact.phone_number)
     await session.ask_next(t("tickets.report.phone_received", session.lang))
+
+
+async def _contact_for_ticket(update: Update, context: QRContext, conv: Conversation) -> None:
+    """The resident's own phone number, sent with the button, for their open ticket."""
+    message = update.effective_message
+    user = update.effective_user
+    assert message is not None and message.contact is not None and user is not None
+    lang = normalise_lang(conv.data.get("lang"), context.services.settings.default_language)
+    if message.contact.user_id != user.id:
+        # Someone else's card (forwarded or picked from the address book) is not consent.
+        await _send(update, t("tickets.report.phone_own_only", lang),
+                    kb.urgent_follow_up_keyboard(lang, location=False))
+        return
+    name = " ".join(p for p in (message.contact.first_name, message.contact.last_name) if p)
+    outcome = await context.services.tickets.share_contact(
+        int(conv.data["ticket_id"]), user.id, name or None, message.contact.phone_number)
+    ticket = outcome.ticket
+    text = t("tickets.mine.phone_added", lang, number=ticket.number,
+             district=district_label(context.services.city, ticket.district_id, lang))
+    await _urgent_follow_up(update, context, conv, text, phoned=True)
 
 
 def _is_label(text: str, key: str) -> bool:
@@ -653,12 +676,30 @@ async def add_info_location(update: Update, context: QRContext, conv: Conversati
     before = (await context.services.tickets.view(ticket_id)).district_id
     outcome = await _desk(context).locate_ticket(
         ticket_id, user_id, message.location.latitude, message.location.longitude)
-    await context.services.conversations.clear(*_ids(update))
     ticket = outcome.ticket
     key = "tickets.mine.location_routed" if ticket.district_id != before \
         else "tickets.mine.location_added"
-    await _send(update, t(key, lang, number=ticket.number, district=district_label(
-        context.services.city, ticket.district_id, lang)), ReplyKeyboardRemove())
+    text = t(key, lang, number=ticket.number,
+             district=district_label(context.services.city, ticket.district_id, lang))
+    await _urgent_follow_up(update, context, conv, text, located=True)
+
+
+async def _urgent_follow_up(update: Update, context: QRContext, conv: Conversation, text: str,
+                            *, located: bool = False, phoned: bool = False) -> None:
+    """After a location or a phone number: an urgent call asks for the other one while it is
+    missing; otherwise adding information is over."""
+    lang = normalise_lang(conv.data.get("lang"), context.services.settings.default_language)
+    located = located or bool(conv.data.get("located"))
+    phoned = phoned or bool(conv.data.get("phoned"))
+    if conv.data.get("urgent") and not (located and phoned):
+        await context.services.conversations.set(*_ids(update), Conversation(
+            ADD_INFO_FLOW, "waiting", {**conv.data, "located": located, "phoned": phoned}))
+        ask = "tickets.urgent.phone_next" if located else "tickets.urgent.location_next"
+        await _send(update, text + "\n\n" + t(ask, lang),
+                    kb.urgent_follow_up_keyboard(lang, location=not located, phone=not phoned))
+        return
+    await context.services.conversations.clear(*_ids(update))
+    await _send(update, text, ReplyKeyboardRemove())
 
 
 async def ask_to_withdraw(update: Update, context: QRContext) -> None:

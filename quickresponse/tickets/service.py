@@ -673,6 +673,29 @@ class TicketService:
 
         return await self._change(ticket_id, work)
 
+    async def share_contact(self, ticket_id: int, user_id: int, name: str | None, phone: str
+                            ) -> Outcome:
+        """The resident sends their own name and phone number for their open ticket (sending it
+        is the consent); the district's staff get it to call back. Raises NotTicketOwner,
+        TicketClosed, TextRequired, TextTooLong."""
+        number = _clean(phone, MAX_PHONE)
+        who = _clean(name, MAX_NAME, required=False) if name else None
+        now = self._clock.now()
+
+        async def work(session: AsyncSession) -> tuple[Ticket, list[TicketNotification]]:
+            ticket = await self._load(session, ticket_id, lock=True)
+            self._require_owner(ticket, user_id)
+            self._require_state(ticket, _OPEN, "add_info")
+            ticket.contact_consent = True
+            ticket.contact_name = who or ticket.contact_name
+            ticket.contact_phone = number
+            self._touch(ticket, now)
+            self._event(session, ticket, user_id, Role.RESIDENT, "contact_shared", ticket.state,
+                        now)
+            return ticket, await self._notify_district(session, ticket, "contact_shared", {})
+
+        return await self._change(ticket_id, work)
+
     async def withdraw(self, ticket_id: int, user_id: int, reason: str | None = None) -> Outcome:
         """The resident withdraws their open ticket. Raises NotTicketOwner, TicketClosed."""
         why = _clean(reason, MAX_NOTE, required=False) if reason else None
