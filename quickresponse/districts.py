@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -248,26 +248,10 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
     districts: list[District] = []
     seen: dict[str, str] = {}
     for i, item in enumerate(_require(raw, "districts", where)):
-        here = f"{where}: districts[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(f"{here}: must be a mapping")
-        district_id = str(_require(item, "id", here))
-        d_zh, d_en = _names(item, here)
-        aliases = tuple(str(a).strip() for a in item.get("aliases") or () if str(a).strip())
-        chat = item.get("group_chat_id")
-        if chat is not None and not isinstance(chat, int):
-            raise ConfigError(f"{here}: group_chat_id must be a number or null")
-        for name in (district_id, d_zh, d_en, *aliases):
-            key = normalise(name)
-            if key in seen and seen[key] != district_id:
-                raise ConfigError(f"{here}: name {name!r} is also used by district {seen[key]}")
-            seen[key] = district_id
-        names = tuple(townships.get(district_id, ()))
-        districts.append(District(
-            id=district_id, name_zh=d_zh, name_en=d_en, aliases=aliases, group_chat_id=chat,
-            townships=names,
-            townships_latin=tuple(latin.get(n, "") for n in names),
-        ))
+        district = _parse_district(item, seen, f"{where}: districts[{i}]")
+        names = tuple(townships.get(district.id, ()))
+        districts.append(replace(
+            district, townships=names, townships_latin=tuple(latin.get(n, "") for n in names)))
     if len({d.id for d in districts}) != len(districts):
         raise ConfigError(f"{where}: district ids must be unique")
 
@@ -301,7 +285,12 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
     if len({c.id for c in categories}) != len(categories):
         raise ConfigError(f"{where}: category ids must be unique")
 
-    dispatch = _parse_dispatch(raw.get("dispatch"), seen, f"{where}: dispatch")
+    # The optional dispatch desk: read like a district, but not a place.
+    dispatch = None
+    if raw.get("dispatch") is not None:
+        dispatch = _parse_district(raw["dispatch"], seen, f"{where}: dispatch")
+        if any(d.id == dispatch.id for d in districts):
+            raise ConfigError(f"{where}: dispatch: id {dispatch.id!r} is a district's id")
     urgent_category = str(raw.get("urgent_call_category", "other"))
     if urgent_category not in {c.id for c in categories}:
         raise ConfigError(f"{where}: urgent_call_category {urgent_category!r} is not a category")
@@ -318,25 +307,28 @@ def _parse_city(raw: dict[str, Any], directory: Path, where: str) -> City:
     )
 
 
-def _parse_dispatch(item: object, seen: dict[str, str], here: str) -> District | None:
-    """The optional ``dispatch`` desk: id, names, aliases and group chat like a district."""
-    if item is None:
-        return None
+def _parse_district(item: object, seen: dict[str, str], here: str) -> District:
+    """A district (or the dispatch desk): id, names, aliases, group chat; each name is recorded
+    in ``seen`` and may stand for one district only."""
     if not isinstance(item, dict):
         raise ConfigError(f"{here}: must be a mapping")
-    desk_id = str(_require(item, "id", here))
-    if not re.fullmatch(r"[A-Za-z0-9_]{1,12}", desk_id):
+    district_id = str(_require(item, "id", here))
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,12}", district_id):
         raise ConfigError(f"{here}: id must be 1-12 letters, digits or _")
     d_zh, d_en = _names(item, here)
     aliases = tuple(str(a).strip() for a in item.get("aliases") or () if str(a).strip())
     chat = item.get("group_chat_id")
     if chat is not None and not isinstance(chat, int):
         raise ConfigError(f"{here}: group_chat_id must be a number or null")
-    for name in (desk_id, d_zh, d_en, *aliases):
-        if normalise(name) in seen:
-            raise ConfigError(f"{here}: name {name!r} is also used by district "
-                              f"{seen[normalise(name)]}")
-    return District(id=desk_id, name_zh=d_zh, name_en=d_en, aliases=aliases, group_chat_id=chat)
+    for name in (district_id, d_zh, d_en, *aliases):
+        key = normalise(name)
+        if key in seen and seen[key] != district_id:
+            raise ConfigError(f"{here}: name {name!r} is also used by district {seen[key]}")
+        seen[key] = district_id
+    return District(id=district_id, name_zh=d_zh, name_en=d_en, aliases=aliases,
+                    group_chat_id=chat)
+
+
 
 
 def _load_townships(directory: Path, filename: str, where: str) -> dict[str, list[str]]:

@@ -120,6 +120,7 @@ def test_another_city_is_a_directory_not_code(tmp_path):
     (lambda c: c["districts"][0].update(group_chat_id="group"), "group_chat_id"),
     (lambda c: c["dispatch"].update(id="a desk"), "dispatch: id must be"),
     (lambda c: c["dispatch"].update(aliases=["东城"]), "also used by district"),
+    (lambda c: c["dispatch"].update(id="110101"), "is a district's id"),
     (lambda c: c.update(urgent_call_category="fires"), "urgent_call_category"),
     # What an unquoted "{en: Power, water, gas}" in flow style reads as.
     (lambda c: c["categories"][0]["name"].update(water=None), "quote a name"),
