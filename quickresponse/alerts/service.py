@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from quickresponse.alerts.errors import (
     UnknownLevel,
 )
 from quickresponse.alerts.hazards import Hazard, Level, parse_hazard, parse_level
+from quickresponse.alerts.in_force import InForce
 from quickresponse.alerts.models import (
     Alert,
     AlertDelivery,
@@ -240,6 +242,8 @@ class AlertService:
         # loop over the same alert (which would still be correct, only wasteful).
         self._running: dict[int, asyncio.Task[DeliveryReport]] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        # Most questions are asked while no warning is in force: they need no warnings query.
+        self.in_force = InForce(self._in_force_ends, clock, monotonic=monotonic or time.monotonic)
 
     # -- wiring ----------------------------------------------------------------------------
     def attach(
@@ -472,6 +476,7 @@ class AlertService:
             return await self._view_in(session, row)
 
         view = await self._db.run(work)
+        self.in_force.forget()
         log.info("alert #%s cancelled by %s", alert_id, admin_id)
         if self._scheduler is not None:
             self._scheduler.cancel(view.job_id)
@@ -555,6 +560,8 @@ class AlertService:
 
     async def active_for_user(self, user_id: int) -> Sequence[ActiveWarning]:
         """Warnings in force now for the user's subscribed districts (``qa.WarningSource``)."""
+        if not await self.in_force.any_now():
+            return []
         now = self._clock.now()
 
         async def work(session: AsyncSession) -> list[tuple[Alert, str]]:
@@ -592,6 +599,22 @@ class AlertService:
                 until=as_utc(alert.expires_at), related_topics=hazard.related_topics,
             ))
         return sorted(warnings, key=lambda w: -Level(w.level).rank)
+
+    async def _in_force_ends(self) -> tuple[datetime, ...]:
+        """When each alert in force now ends (for ``self.in_force``)."""
+        now = self._clock.now()
+
+        async def work(session: AsyncSession) -> tuple[datetime, ...]:
+            stmt = (
+                select(Alert.expires_at)
+                .where(col(Alert.msg_type).in_(["Alert", "Update"]))
+                .where(col(Alert.state).in_([AlertState.SENDING.value, AlertState.SENT.value]))
+                .where(col(Alert.superseded_by).is_(None))
+                .where(col(Alert.expires_at) > now)
+            )
+            return tuple(as_utc(end) for end in (await session.exec(stmt)).all())
+
+        return await self._db.run(work)
 
     # -- scheduling and delivery -----------------------------------------------------------
     async def restore_jobs(self, scheduler: Scheduler) -> int:
@@ -721,7 +744,10 @@ class AlertService:
                     .returning(Alert.id))
             return sorted(i for (i,) in (await session.exec(stmt)).all())  # type: ignore[call-overload]
 
-        return await self._db.run(work)
+        expired = await self._db.run(work)
+        if expired:
+            self.in_force.forget()
+        return expired
 
     async def _mark_missed(self, alert_id: int, now: datetime) -> bool:
         async def work(session: AsyncSession) -> bool:
@@ -775,7 +801,10 @@ class AlertService:
                      " (late)" if is_late else "")
             return True
 
-        return await self._db.run(work)
+        started = await self._db.run(work)
+        if started:
+            self.in_force.forget()
+        return started
 
     async def deliver(self, alert_id: int) -> DeliveryReport:
         """Send every pending delivery of a sending alert (resumable)."""
@@ -834,7 +863,10 @@ class AlertService:
                                     admin_id=row.created_by, created_at=now))
             return True
 
-        return await self._db.run(work)
+        finished = await self._db.run(work)
+        if finished:
+            self.in_force.forget()
+        return finished
 
     # -- notices ---------------------------------------------------------------------------
     async def take_notices(self, limit: int = 50) -> list[AdminNotice]:
