@@ -61,7 +61,9 @@ from quickresponse.textnorm import clean_user_text
 
 log = logging.getLogger(__name__)
 
-COMMANDS: list[tuple[str, str]] = [
+# In the admins' menus only (see telegram/commands.py); each command checks the role.
+COMMANDS: list[tuple[str, str]] = []
+ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("alert", "alertui.cmd.alert"),
     ("alerts", "alertui.cmd.alerts"),
 ]

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import Protocol
 
-from telegram import BotCommand, Update
+from telegram import Update
 from telegram.ext import (
     AIORateLimiter,
     ApplicationBuilder,
@@ -22,8 +22,8 @@ from telegram.request import BaseRequest
 
 from quickresponse.conversations import Conversation
 from quickresponse.errors import ConfigError, StorageUnavailable
-from quickresponse.i18n import LANGS, html_to_text, t
 from quickresponse.services import Services
+from quickresponse.telegram import commands
 from quickresponse.telegram.codec import InvalidCallback
 from quickresponse.telegram.common import (
     FLOWS,
@@ -85,6 +85,7 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=2))
     app: QRApplication = builder.build()  # type: ignore[assignment]
     app.bot_data.services = services
+    app.bot_data.menus = commands.Menus(handler_modules())
     # Before every other handler: an update Telegram delivers twice is handled once.
     app.add_handler(TypeHandler(Update, skip_duplicate_update), group=-100)
     for module in handler_modules():
@@ -103,18 +104,8 @@ def build_application(
 
 
 async def register_commands(app: QRApplication) -> None:
-    modules = handler_modules()
-    for lang in LANGS:
-        commands = [
-            BotCommand(name, html_to_text(t(key, lang)))
-            for module in modules
-            for name, key in module.COMMANDS
-        ]
-        await app.bot.set_my_commands(commands, language_code=lang)
-    # Users whose app is in another language get the English list.
-    await app.bot.set_my_commands(
-        [BotCommand(name, html_to_text(t(key, "en"))) for m in modules for name, key in m.COMMANDS]
-    )
+    """Set the command menus: residents', and each admin's, staff member's and staff group's."""
+    await commands.register_commands(app.bot, app.bot_data.services, app.bot_data.menus)
 
 
 async def skip_duplicate_update(update: Update, context: QRContext) -> None:

@@ -14,6 +14,7 @@ from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, E
 from quickresponse.conversations import Conversation
 from quickresponse.errors import QuickResponseError, StorageUnavailable
 from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
+from quickresponse.telegram.commands import Menus
 from quickresponse.telegram.render import split_html
 from quickresponse.textnorm import detect_language
 
@@ -28,6 +29,7 @@ class BotData:
     """Application-wide data; ``services`` is set by the application factory."""
 
     services: Services = field(init=False)
+    menus: Menus = field(init=False)  # the command list of each role
 
 
 class QRContext(CallbackContext[ExtBot, dict, dict, BotData]):

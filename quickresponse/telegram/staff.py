@@ -29,6 +29,7 @@ from quickresponse.errors import InvalidInput, QuickResponseError, StaleAction
 from quickresponse.i18n import Html, Lang, escape, normalise_lang, t
 from quickresponse.telegram import ticket_keyboards as kb
 from quickresponse.telegram.codec import decode
+from quickresponse.telegram.commands import publish_group, refresh_member
 from quickresponse.telegram.common import (
     Flow,
     QRApplication,
@@ -53,9 +54,13 @@ from quickresponse.tickets.errors import (
 from quickresponse.tickets.service import TicketView, parse_ticket_number
 from quickresponse.tickets.stats import parse_period
 
-COMMANDS: list[tuple[str, str]] = [
+# In the menus of staff and admins only (see telegram/commands.py); each command checks the role.
+COMMANDS: list[tuple[str, str]] = []
+STAFF_COMMANDS: list[tuple[str, str]] = [
     ("queue", "tickets.cmd.queue"),
     ("ticket", "tickets.cmd.ticket"),
+]
+ADMIN_COMMANDS: list[tuple[str, str]] = [
     ("stats", "tickets.cmd.stats"),
     ("staff", "tickets.cmd.staff"),
     ("linkgroup", "tickets.cmd.linkgroup"),
@@ -373,10 +378,11 @@ async def manage_staff(update: Update, context: QRContext) -> None:
         await tickets.add_staff(user_id, target_id, district.id, display_name=display_name)
         await _send(update, t("tickets.staff.added", lang, user_id=target_id,
                               district=district.name(lang)))
-        return
-    district_id = city.find_district(" ".join(args)).id if args else None
-    removed = await tickets.remove_staff(user_id, target_id, district_id)
-    await _send(update, t("tickets.staff.removed", lang, user_id=target_id, count=removed))
+    else:
+        district_id = city.find_district(" ".join(args)).id if args else None
+        removed = await tickets.remove_staff(user_id, target_id, district_id)
+        await _send(update, t("tickets.staff.removed", lang, user_id=target_id, count=removed))
+    await refresh_member(context.bot, context.services, context.bot_data.menus, target_id)
 
 
 def _staff_target(update: Update, args: list[str]) -> tuple[int | None, str | None, list[str]]:
@@ -426,6 +432,7 @@ async def link_group(update: Update, context: QRContext) -> None:
     district = context.services.city.find_district(" ".join(context.args))
     await context.services.tickets.link_group(user_id, district.id, chat_id)
     await _send(update, t("tickets.linkgroup.done", lang, district=district.name(lang)))
+    await publish_group(context.bot, context.bot_data.menus, chat_id)
 
 
 def register(app: QRApplication) -> None:
