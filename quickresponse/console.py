@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TextIO
 
-from quickresponse.console_report import report_problem, report_question
+from quickresponse.console_report import log_urgent_call, report_problem, report_question
 from quickresponse.errors import QuickResponseError
 from quickresponse.i18n import LANGS, Lang, html_to_text, normalise_lang, t
 from quickresponse.knowledge import Entry
@@ -167,6 +167,10 @@ class Console:
         self.say(render_reply(reply, tz=self.services.settings.tz,
                               place_name=district_names(self.services.city)))
         choices = [self._open(entry) for entry in next_topics(reply)]
+        if reply.urgent and reply.question_id:
+            question_id = reply.question_id
+            choices.insert(0, Choice(html_to_text(t("qa.button.urgent_call", self.lang)),
+                                     lambda: log_urgent_call(self, question_id, text)))
         choices.append(Choice(t("console.choice_staff", self.lang),
                               lambda: COMMANDS["/staff"](self, text)))
         self.offer(choices)

@@ -17,11 +17,13 @@ from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
 from quickresponse.reports import EDITABLE, Consent, ReportDesk, ReportDraft, Step
 from quickresponse.ticket_presenter import (
     district_label,
+    local_time,
     render_draft,
     render_filed,
     render_nearby,
     routing_label,
 )
+from quickresponse.tickets.errors import NoDispatchDesk
 from quickresponse.tickets.service import MAX_DESCRIPTION
 
 if TYPE_CHECKING:
@@ -215,6 +217,30 @@ async def report_question(console: Console, question: str) -> None:
     desk = ReportDesk(console.services.tickets, console.services.router, console.services.db)
     draft = desk.start(description=question or None, urgent=reply.urgent)
     await _run(console, draft, lang)
+
+
+async def log_urgent_call(console: Console, question_id: int, question: str) -> None:
+    """The emergency just asked about, filed as an urgent ticket at once (as the Telegram
+    button does); a terminal cannot share a location, so where it is goes in with /report."""
+    services = console.services
+    lang = normalise_lang(console.lang)
+    desk = ReportDesk(services.tickets, services.router, services.db)
+    subscription = await services.subscriptions.get(console.user_id)
+    try:
+        outcome = await desk.file_urgent_call(question_id, console.user_id, console.user_id, lang,
+                                              subscription.district_ids)
+    except NoDispatchDesk:
+        await report_question(console, question)
+        return
+    ticket = outcome.ticket
+    key = "tickets.urgent.logged_dispatch" if services.city.is_dispatch(ticket.district_id) \
+        else "tickets.urgent.logged"
+    console.say("\n\n".join((
+        t(key, lang, number=ticket.number,
+          district=district_label(services.city, ticket.district_id, lang),
+          claim_due=local_time(ticket.claim_due, lang, services.city)),
+        t("tickets.urgent.still_call", lang),
+    )))
 
 
 async def _run(console: Console, draft: ReportDraft, lang: Lang) -> None:

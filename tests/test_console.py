@@ -31,7 +31,7 @@ async def logged(services) -> list[QuestionLog]:
 
 
 async def test_question_answered_with_numbered_related_topics(services):
-    code, out = await chat(services, "救命！家里着火了怎么逃生", "1")
+    code, out = await chat(services, "救命！家里着火了怎么逃生", "2")
     assert code == 0
     # Banner in both languages (no language chosen yet), then the answer as plain text.
     assert "QuickResponse 控制台对话" in out and "QuickResponse console chat" in out
@@ -39,9 +39,10 @@ async def test_question_answered_with_numbered_related_topics(services):
     assert out.index("📞 119") < out.index("📞 110") < out.index("家庭火灾")
     assert "来源：Test fixture" in answer
     assert "<b>" not in out  # markup is turned into plain text
-    assert "输入编号查看：\n  1. 燃气泄漏\n  2. 转人工" in out
-    # Typing 1 opened the related topic.
-    assert "不要开关电器" in out.split("  2. 转人工", 1)[1]
+    # An emergency: logging it as an urgent call comes first.
+    assert "输入编号查看：\n  1. 🆘 同时向工作人员紧急报告\n  2. 燃气泄漏\n  3. 转人工" in out
+    # Typing 2 opened the related topic.
+    assert "不要开关电器" in out.split("  3. 转人工", 1)[1]
     assert out.rstrip().endswith("再见，注意安全！")
     (question,) = await logged(services)
     assert question.user_id == CONSOLE_USER_ID and question.entry_id == "home-fire"

@@ -85,3 +85,13 @@ async def test_talk_to_staff_after_an_emergency_files_an_urgent_report(services)
     view = await services.tickets.view(1)
     assert view.urgent and view.description == "楼下着火了，烟很大，我们被困在家里"
     assert view.contact_phone == "+86 139 0000 2222"
+
+
+async def test_an_emergency_is_logged_in_one_choice_in_the_console(services):
+    await services.subscriptions.subscribe(CONSOLE_USER_ID, [DONGCHENG])
+    out = await chat(services, "/lang zh", "楼下着火了，烟很大，我们被困在家里", "1")
+    assert "1. 🆘 同时向工作人员紧急报告" in out
+    assert "紧急求助 #1 已登记，已转给东城区" in out and "110 / 119 / 120" in out
+    (ticket,) = await services.tickets.my_tickets(CONSOLE_USER_ID)
+    view = await services.tickets.view(ticket.id)
+    assert view.urgent and (view.district_id, view.routing_method) == (DONGCHENG, "subscription")
