@@ -148,6 +148,12 @@ class City:
     def is_dispatch(self, district_id: str | None) -> bool:
         return self.dispatch is not None and district_id == self.dispatch.id
 
+    @property
+    def queues(self) -> tuple[District, ...]:
+        """Everything a ticket can be with: the dispatch desk (when there is one) first, then
+        the districts."""
+        return (self.dispatch, *self.districts) if self.dispatch is not None else self.districts
+
     def knows(self, district_id: str) -> bool:
         """True for a district or the dispatch desk: anything a ticket can be with."""
         return self.has_district(district_id) or self.is_dispatch(district_id)

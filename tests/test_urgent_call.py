@@ -261,3 +261,14 @@ async def test_nobody_subscribes_to_the_dispatch_desk(services):
 
     with pytest.raises(UnknownDistrict):
         await services.subscriptions.subscribe(RESIDENT, ["dispatch"])
+
+
+async def test_the_desk_has_its_queue_and_admins_see_it_first(
+        app, fake_api, services, dongcheng, dispatch_desk, resident):
+    await log_fire_in_one_tap(resident)
+    desk_staff = Person(app, fake_api, user_id=DISPATCH_STAFF, chat_id=DISPATCH_GROUP)
+    calls = await desk_staff.send("/queue")
+    assert "市级派单中心" in text_of(calls) and "#1" in text_of(calls)
+    admin = Person(app, fake_api, user_id=ADMIN_ID)
+    overview = text_of(await admin.send("/queue"))
+    assert overview.index("市级派单中心") < overview.index("#1")

@@ -72,9 +72,7 @@ async def register_commands(bot: Bot, services: Services, menus: Menus) -> None:
         await _publish_to_chat(bot, menus.staff, user_id)
     if services.settings.admin_chat_id is not None:
         await _publish_to_chat(bot, menus.admin_group, services.settings.admin_chat_id)
-    city = services.city
-    desks = (city.dispatch,) if city.dispatch is not None else ()
-    for district in (*city.districts, *desks):
+    for district in services.city.queues:
         group = await tickets.district_group(district.id)
         if group is not None:
             await _publish_to_chat(bot, menus.group, group)

@@ -316,7 +316,7 @@ async def show_queue(update: Update, context: QRContext) -> None:
     elif (group_district := await tickets.district_of_group(chat_id)) is not None:
         districts = [group_district]
     elif tickets.is_admin(user_id):
-        districts = [d.id for d in city.districts]
+        districts = [d.id for d in city.queues]  # the dispatch desk's calls first
     else:
         districts = await tickets.staff_districts(user_id)
         if not districts:

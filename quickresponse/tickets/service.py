@@ -462,7 +462,7 @@ class TicketService:
             if linked is not None:
                 return linked
             overridden = set((await session.exec(select(DistrictChat.district_id))).all())
-            return next((d.id for d in self.city.districts
+            return next((d.id for d in self.city.queues
                          if d.group_chat_id == chat_id and d.id not in overridden), None)
 
         return await self._db.run(work)
@@ -1415,7 +1415,7 @@ class TicketService:
         )
 
     def _district_order(self, district_id: str) -> int:
-        ids = [d.id for d in self.city.districts]
+        ids = [d.id for d in self.city.queues]
         return ids.index(district_id) if district_id in ids else len(ids)
 
 

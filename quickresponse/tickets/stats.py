@@ -116,7 +116,7 @@ class TicketStats:
             for bucket in (counts.setdefault(ticket.district_id, {}), total):
                 for key, value in figures.items():
                     bucket[key] = bucket.get(key, 0) + value
-        order = {d.id: i for i, d in enumerate(self.city.districts)}
+        order = {d.id: i for i, d in enumerate(self.city.queues)}
         rows = tuple(
             StatsRow(district_id, **figures)
             for district_id, figures in sorted(
