@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from quickresponse.clock import Clock
 from quickresponse.db import Database
@@ -17,21 +19,37 @@ class UpdateLog:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        self._taking = db.batcher(self._take)
 
     async def first_time(self, update_id: int) -> bool:
         """Record ``update_id``; False when some process already took it."""
-        now = self._clock.now()
-
-        async def work(session):  # type: ignore[no-untyped-def]
-            session.add(ProcessedUpdate(update_id=update_id, received_at=now))
-            await session.flush()
-
-        try:
-            await self._db.run(work)
-        except IntegrityError:
+        first = await self._taking.submit(update_id)
+        if not first:
             DUPLICATE_UPDATES.inc()
-            return False
-        return True
+        return first
+
+    async def _take(self, session: AsyncSession, update_ids: list[int]) -> list[bool]:
+        """Insert the ids no process has taken yet; True for each caller whose id was new.
+
+        The primary key decides between processes (``ON CONFLICT DO NOTHING``: a process
+        inserting an id another has inserted but not committed waits for it, then skips it).
+        Ids are inserted in order so that two processes taking overlapping ids cannot deadlock.
+        """
+        now = self._clock.now()
+        insert = sqlite_insert if self._db.is_sqlite else pg_insert
+        stmt = (
+            insert(ProcessedUpdate)
+            .values([{"update_id": i, "received_at": now} for i in sorted(set(update_ids))])
+            .on_conflict_do_nothing(index_elements=["update_id"])
+            .returning(ProcessedUpdate.update_id)  # type: ignore[arg-type]
+        )
+        new = set((await session.exec(stmt)).scalars())  # type: ignore[call-overload]
+        taken = []
+        for update_id in update_ids:
+            # The same id twice in one batch: the first caller has it, the second is a redelivery.
+            taken.append(update_id in new)
+            new.discard(update_id)
+        return taken
 
     async def purge(self, *, keep: timedelta = timedelta(days=2)) -> int:
         """Forget old ids (Telegram never redelivers after a day)."""
