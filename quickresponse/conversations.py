@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from quickresponse.clock import Clock
 from quickresponse.db import Database
@@ -29,13 +30,20 @@ class ConversationStore:
     def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
+        # Every message is routed by its conversation: the reads of messages handled together
+        # share one query. A read starts after the same user's previous update was handled
+        # (updates of one user in one chat are handled in order), so it sees what that one set.
+        self._reading = db.batcher(self._read)
 
     async def get(self, chat_id: int, user_id: int) -> Conversation | None:
-        async def work(session):  # type: ignore[no-untyped-def]
-            row = await session.get(ConversationState, conversation_key(chat_id, user_id))
-            return None if row is None else Conversation(row.flow, row.step, dict(row.data))
+        return await self._reading.submit(conversation_key(chat_id, user_id))
 
-        return await self._db.run(work)
+    async def _read(self, session: AsyncSession, keys: list[str]) -> list[Conversation | None]:
+        rows = (await session.exec(select(ConversationState).where(
+            col(ConversationState.key).in_(sorted(set(keys)))))).all()
+        found = {row.key: row for row in rows}
+        return [None if (row := found.get(key)) is None
+                else Conversation(row.flow, row.step, dict(row.data)) for key in keys]
 
     async def set(self, chat_id: int, user_id: int, conversation: Conversation) -> None:
         key = conversation_key(chat_id, user_id)
