@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from quickresponse.clock import Clock
 from quickresponse.db import Database
@@ -25,11 +26,15 @@ from quickresponse.matcher import Matcher, MatchResult
 from quickresponse.metrics import MATCH_OUTCOMES
 from quickresponse.models import QuestionLog
 from quickresponse.textnorm import clean_user_text, normalise
+from quickresponse.users import touch_in
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 1000
 ReplyKind = Literal["answer", "suggest", "none"]
+# How each kind of reply is logged (``QuestionLog.outcome``).
+OUTCOMES: dict[ReplyKind, str] = {"answer": "answered", "suggest": "suggested",
+                                  "none": "no_answer"}
 # Numbers every urgent reply starts with, in this order.
 URGENT_NUMBERS = ("110", "119", "120", "122")
 
@@ -81,6 +86,17 @@ class Reply:
     saved: bool = True
 
 
+@dataclass(frozen=True)
+class _Asked:
+    """A question waiting for its batch: logged, and its asker touched when ``seen``."""
+
+    reply: Reply
+    user_id: int | None
+    text: str
+    seen: bool
+    at: datetime
+
+
 @dataclass
 class Gap:
     text: str
@@ -107,6 +123,8 @@ class QAService:
         self._clock = clock
         self._default_lang = default_lang
         self.warnings = warnings
+        # Questions asked at the same moment are logged (and their askers touched) together.
+        self._logging = db.batcher(self._log) if db is not None else None
 
     def reply_for(self, text: str, *, lang: str | None = None,
                   warnings: Sequence[ActiveWarning] = ()) -> Reply:
@@ -142,8 +160,13 @@ class QAService:
             warnings=tuple(warnings),
         )
 
-    async def ask(self, user_id: int | None, text: str, *, lang: str | None = None) -> Reply:
-        """Answer ``text`` for ``user_id``; ``lang`` is the user's chosen language, if any."""
+    async def ask(self, user_id: int | None, text: str, *, lang: str | None = None,
+                  seen: bool = False) -> Reply:
+        """Answer ``text`` for ``user_id``; ``lang`` is the user's chosen language, if any.
+
+        With ``seen`` the user is also recorded as here now (created on first contact) and
+        answered in the language they chose, in the transaction that logs the question.
+        """
         text = clean_user_text(text, MAX_QUESTION_CHARS * 4)
         if not normalise(text):
             raise EmptyQuestion("no words in the question")
@@ -159,28 +182,34 @@ class QAService:
         if truncated:
             reply = Reply(**{**reply.__dict__, "truncated": True})
         MATCH_OUTCOMES.labels(reply.kind, str(reply.urgent).lower()).inc()
-        if self._db is None:
+        if self._logging is None:
             return reply
-        row = QuestionLog(
-            user_id=user_id, text=text, lang=reply.lang,
-            entry_id=reply.entry.id if reply.entry else None, score=reply.match.score,
-            urgent=reply.urgent,
-            outcome={"answer": "answered", "suggest": "suggested", "none": "no_answer"}[reply.kind],
-            created_at=self._clock.now(),
-        )
-
-        async def work(session):  # type: ignore[no-untyped-def]
-            session.add(row)
-            await session.flush()
-            return row.id
-
+        asked = _Asked(reply, user_id, text, seen and user_id is not None, self._clock.now())
         try:
-            question_id = await self._db.run(work)
+            question_id, reply_lang = await self._logging.submit(asked)
         except StorageUnavailable as exc:
             # Safety advice must not depend on the database: answer from memory, unlogged.
             log.warning("question answered but not logged: %s", exc.detail)
-            return Reply(**{**reply.__dict__, "saved": False})
-        return Reply(**{**reply.__dict__, "question_id": question_id})
+            return replace(reply, saved=False)
+        return replace(reply, question_id=question_id, lang=reply_lang)
+
+    async def _log(self, session: AsyncSession, batch: list[_Asked]) -> list[tuple[int, Lang]]:
+        """Touch the askers who were seen, then log each question in the language of its reply
+        (the one its asker chose, if any); return each question's id and that language."""
+        chosen = await touch_in(session, (a.user_id for a in batch if a.seen and a.user_id),
+                                batch[-1].at)
+        langs = [normalise_lang(chosen.get(a.user_id) if a.seen and a.user_id else None,
+                                a.reply.lang) for a in batch]
+        table = QuestionLog.__table__  # type: ignore[attr-defined]
+        rows = [{
+            "user_id": a.user_id, "text": a.text, "lang": lang,
+            "entry_id": a.reply.entry.id if a.reply.entry else None,
+            "score": a.reply.match.score, "urgent": a.reply.urgent,
+            "outcome": OUTCOMES[a.reply.kind], "feedback": None, "created_at": a.at,
+        } for a, lang in zip(batch, langs, strict=True)]
+        result = await session.exec(  # type: ignore[call-overload]
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), params=rows)
+        return list(zip(result.scalars().all(), langs, strict=True))
 
     async def record_feedback(self, user_id: int | None, question_id: int, helpful: bool) -> None:
         """Store helpful / not helpful for a question the same user asked."""

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from quickresponse.clock import Clock
 from quickresponse.db import Database
 from quickresponse.i18n import Lang, normalise_lang
 from quickresponse.models import User
+
+
+async def touch_in(session: AsyncSession, user_ids: Iterable[int],
+                   now: datetime) -> dict[int, Lang | None]:
+    """In ``session``: record that these users are here (created on first contact); return the
+    language each chose, or None. One statement, whatever the number of users."""
+    ids = sorted(set(user_ids))  # in order: two processes touching the same users can't deadlock
+    if not ids:
+        return {}
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = (pg_insert if postgres else sqlite_insert)(User)
+    stmt = (
+        insert.values([{"id": i, "created_at": now, "last_seen_at": now, "active": True}
+                       for i in ids])
+        .on_conflict_do_update(index_elements=["id"], set_={
+            "last_seen_at": insert.excluded.last_seen_at, "active": True})
+        .returning(User.id, User.language)  # type: ignore[arg-type]
+    )
+    rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+    return {user_id: None if language is None else normalise_lang(language)
+            for user_id, language in rows}
 
 
 class UserService:

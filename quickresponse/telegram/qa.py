@@ -7,7 +7,7 @@ from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import StaleAction, StorageUnavailable, UnknownEntry
+from quickresponse.errors import StaleAction, UnknownEntry
 from quickresponse.i18n import Lang, normalise_lang, t
 from quickresponse.knowledge import Entry
 from quickresponse.presenter import (
@@ -103,14 +103,9 @@ async def answer_question(update: Update, context: QRContext, _conv: Conversatio
     message = update.effective_message
     user = update.effective_user
     assert message is not None and message.text is not None
-    chosen = None
-    if user is not None:
-        try:
-            chosen = (await context.services.users.touch(user.id)).language
-        except StorageUnavailable:
-            chosen = None  # answer anyway, in the message's language
-    answer = await context.services.qa.ask(
-        user.id if user else None, message.text, lang=chosen)
+    # Seen: the resident is recorded as here and answered in the language they chose, in the
+    # transaction that logs the question (without the database: in the message's language).
+    answer = await context.services.qa.ask(user.id if user else None, message.text, seen=True)
     services = context.services
     text = render_reply(answer, tz=services.settings.tz,
                         place_name=district_names(services.city))
