@@ -45,16 +45,59 @@ _CANTONESE = {
     "点样": "怎样", "点算": "怎么办", "点解": "为什么", "点办": "怎么办", "乜嘢": "什么",
     "咩": "什么", "佢": "他", "哋": "们", "嘢": "东西", "睇": "看", "畀": "给", "攞": "拿",
     "揾": "找", "屋企": "家里", "边度": "哪里", "边个": "谁", "呢度": "这里", "呢个": "这个",
-    "嗰": "那", "入面": "里面", "而家": "现在", "依家": "现在", "琴日": "昨天", "听日": "明天",
+    "入面": "里面", "而家": "现在", "依家": "现在", "琴日": "昨天", "听日": "明天",
     "落雨": "下雨",
     "落雪": "下雪", "水浸": "水淹", "晕低": "晕倒", "跌低": "摔倒", "升降机": "电梯", "𨋢": "电梯",
     "揸车": "开车", "泊车": "停车", "啱啱": "刚刚", "冚": "盖", "攰": "累", "返屋": "回家",
     "救命呀": "救命", "救命啊": "救命",
+    # zhconv folds 嗰 and 𨋢 into these before the table is applied.
+    "𠮶": "那", "𠮶阵时": "的时候", "𠮶阵": "的时候", "𠮶时": "那时", "䢂": "电梯",
+    # Grammar: questions, aspect, place and time words.
+    "有冇": "有没有", "冇咗": "没有", "冇晒": "全没了", "咗喺": "在", "喺度": "在", "喺边": "在哪",
+    "使唔使": "要不要", "唔使": "不用", "得唔得": "行不行", "系咪": "是不是", "系唔系": "是不是",
+    "识唔识": "会不会", "食唔食得": "能不能吃", "饮唔饮得": "能不能喝", "乜": "什么",
+    "啖样": "这样", "几时": "什么时候", "几多": "多少", "边间": "哪间", "边处": "哪里",
+    "呢啲": "这些", "呢排": "最近", "𠵱家": "现在", "宜家": "现在", "今日": "今天", "㖊日": "昨天",
+    "寻日": "昨天", "成日": "总是", "成晚": "整晚", "成家人": "全家人", "成栋": "整栋",
+    "成条": "整条", "好彩": "幸好", "即刻": "立刻", "快啲": "快点", "早啲": "早点",
+    "落紧": "正在下", "嚟紧": "快来了", "烧紧": "正在烧", "漏紧": "正在漏", "震紧": "正在震",
+    "摇紧": "正在摇", "涨紧": "正在涨", "浸紧": "正在淹", "入紧": "正在进",
+    # Verbs.
+    "入水": "进水", "入嚟": "进来", "入去": "进去", "返屋企": "回家", "返嚟": "回来",
+    "返去": "回去", "返工": "上班", "返学": "上学", "出街": "出门", "行山": "爬山",
+    "行路": "走路", "行唔到": "走不了", "行唔郁": "走不动", "匿埋": "躲起来", "匿喺": "躲在",
+    "熄总掣": "关总闸", "熄掣": "关开关", "点呀": "怎么样", "点啊": "怎么样", "俾": "被",
+    "闩": "关", "揿": "按", "冧": "倒", "瞓": "睡", "企喺": "站在", "唔好郁": "不要动",
+    "郁唔到": "动不了", "顶唔顺": "受不了", "食咗": "吃了", "食完": "吃完", "食得": "能吃",
+    "饮咗": "喝了", "饮得": "能喝", "识游水": "会游泳", "游水": "游泳", "倾下偈": "聊聊天",
+    "倾偈": "聊天", "倾下": "聊聊", "唔该晒": "谢谢", "多谢晒": "谢谢",
+    # Feelings and the body; "X亲" is hurt by X.
+    "好惊": "很害怕", "发恶梦": "做噩梦", "恶梦": "噩梦", "好冻": "很冷", "咁冻": "这么冷",
+    "冻亲": "着凉", "热亲": "中暑", "好焗": "很闷热", "电亲": "触电", "整亲": "弄伤",
+    "跌亲": "摔伤", "烫亲": "烫伤", "渌亲": "烫伤", "辣亲": "烫伤", "撞亲": "撞伤",
+    "𠝹亲": "割伤", "切亲": "切伤", "心外压": "胸外按压", "心口": "胸口", "肚屙": "拉肚子",
+    "屙": "拉", "肚痛": "肚子痛",
+    # Things, people and weather.
+    "雪柜": "冰箱", "冷气": "空调", "热水炉": "热水器", "煤气炉": "燃气灶", "石油气": "液化气",
+    "火水": "煤油", "插苏": "插头", "拖板": "插线板", "电掣": "开关", "总掣": "总闸",
+    "水喉": "水龙头", "冲凉": "洗澡", "白车": "救护车", "差佬": "警察", "急症室": "急诊室",
+    "细路仔": "小孩", "细路": "小孩", "灭火筒": "灭火器", "警钟": "警铃", "宽频": "宽带",
+    "机械人": "机器人", "遇溺": "溺水",
+    "火烛": "着火", "打风": "刮台风", "行雷": "打雷", "落大雨": "下大雨", "落暴雨": "下暴雨",
+    "落冰雹": "下冰雹", "落楼": "下楼", "落车": "下车", "山泥倾泻": "山体滑坡",
 }
 # Traditional-only dialect forms that zhconv would fold into an ambiguous simplified character
 # (係 -> 系 as in 联系), so they are mapped before conversion.
 _CANTONESE_TRADITIONAL = {"係唔係": "是不是", "係咪": "是不是", "係": "是"}
 _CANTONESE_RE = re.compile("|".join(sorted(map(re.escape, _CANTONESE), key=len, reverse=True)))
+# Words that are Cantonese only before or after certain characters: 点 before a verb is "how"
+# (点用, 点报警) but not in 一点, 几点, 地点 or 点火; 仲 is "still" but not in 仲裁 or 仲夏.
+_CANTONESE_CONTEXT = (
+    (re.compile("(?<![0-9零一二两三四五六七八九十几半钟地重特优缺终起焦观景早晚快慢多少有差要标据热])"
+                "点(?=[做用帮处整搞去走逃救报申知看睇止医洗消保防准找揾收储出返回行避躲应求])"),
+     "怎么"),
+    (re.compile("(?<![伯昆])仲(?![裁夏秋春冬介])"), "还"),
+)
 _CANTONESE_TRAD_RE = re.compile(
     "|".join(sorted(map(re.escape, _CANTONESE_TRADITIONAL), key=len, reverse=True)))
 
@@ -138,8 +181,7 @@ def _fold_once(text: str) -> str:
             text = pattern.sub(repl, text)
     if _CJK.search(text):
         text = _CANTONESE_TRAD_RE.sub(lambda m: _CANTONESE_TRADITIONAL[m.group()], text)
-        text = to_simplified(text)
-        text = _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], text)
+        text = _fold_dialect(to_simplified(text))
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     text = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], text)
     return _SPACES.sub(" ", text).strip()
@@ -248,7 +290,15 @@ _NON_WORD_IN_LINE = re.compile(f"[^\\w{_CJK_CLASS}\\n]+", re.UNICODE)
 
 def _fold_chinese(text: str) -> str:
     text = _CANTONESE_TRAD_RE.sub(lambda m: _CANTONESE_TRADITIONAL[m.group()], text)
-    return _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], to_simplified(text))
+    return _fold_dialect(to_simplified(text))
+
+
+def _fold_dialect(simplified: str) -> str:
+    """Cantonese written forms to Mandarin, in simplified text."""
+    text = _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], simplified)
+    for pattern, mandarin in _CANTONESE_CONTEXT:
+        text = pattern.sub(mandarin, text)
+    return text
 
 
 def detect_language(text: str, default: str = "zh") -> str:
@@ -300,6 +350,7 @@ ZH_STOPWORDS = frozenset("""
 哪儿 为什么 时候 应该 需要 请问 一下 我们 你们 他们 这个 那个 这样 那样
 是不是 有没有 能不能 可不可以 要不要 会不会 一个 现在 已经 的话 还是 或者
 就是 但是 因为 所以 然后 还有
+㗎 㖞 啩 嘞 喇 啰 吖 咋 噃 咧 啫 嗱
 """.split())
 
 

@@ -42,13 +42,16 @@ _ZH_SITUATION_PHRASES = (
     # fire and smoke
     "着火了", "起火了", "失火了", "烧起来了", "烧着了", "点着了", "火越来越大", "火很大", "火好大",
     "浇不灭", "扑不灭", "灭不了", "冒烟了", "在冒烟", "冒黑烟", "全是烟", "都是烟", "好多烟",
-    "烟很大", "烟太大", "着火啦", "烧起来啦", "爆炸了",
+    "烟很大", "烟太大", "着火啦", "烧起来啦", "爆炸了", "家里着火", "屋里着火", "楼下着火",
+    "楼上着火", "厨房着火", "隔壁着火", "正在烧", "门很烫", "门柄很热", "门把手很烫",
     # trapped
     "被困了", "困住了", "被困在", "困在", "出不去", "出不来", "逃不出", "下不去", "卡在电梯",
-    "关在电梯", "电梯卡住", "电梯卡了", "电梯停了", "电梯掉", "电梯里出不", "困在电梯",
+    "关在电梯", "电梯卡住", "电梯卡了", "电梯卡在", "电梯停了", "电梯掉", "电梯里出不",
+    "困在电梯", "里面困了", "出不到",
     # water
     "进水了", "水漫进", "水涨到", "水已经", "水越来越深", "水越来越大", "淹到", "淹没了", "被冲走",
-    "冲走了", "水位上涨", "溺水了", "掉水里", "掉进水里", "掉到水里", "掉进河", "掉进湖",
+    "冲走了", "水位上涨", "水在涨", "水还在涨", "水一直在涨", "水涨得很快", "水越涨越高",
+    "溺水了", "掉水里", "掉进水里", "掉到水里", "掉进河", "掉进湖",
     "掉河里", "掉湖里", "落水了", "沉下去", "在水里挣扎", "掉进冰", "冰面裂", "掉冰窟",
     "有人溺水", "有人落水",
     # gas and poisoning
@@ -66,6 +69,7 @@ _ZH_SITUATION_PHRASES = (
     "触电了", "被电了", "电到了", "趴在电线上", "碰到电线", "电线掉下来", "电线断了",
     "被电击", "电倒了",
     # collapse, earthquake, mudslide
+    "楼在晃", "房子在晃", "晃得厉害", "摇得厉害", "正在震",
     "塌了", "倒塌了", "压在下面", "压住了", "埋在", "被埋", "被压", "有人在喊", "有人被困",
     "泥石流来了", "山洪来了", "滚下来", "滑坡了", "冲下来", "塌方了",
 )
@@ -76,7 +80,8 @@ _ZH_CONDITIONAL = re.compile(r"如果|万一|要是|假如|假设|的话|以防|
 _ZH_QUESTION = re.compile(
     r"第一步|该做什么|该怎么|应该怎么|应该做|怎么做|怎么处理|怎么救|怎么逃|怎么急救|如何|能不能|能否|可不可以"
     r"|可以吗|要不要|是不是|会不会|有什么|有哪些|什么症状|注意什么|注意事项|以后|之后|过后|区别|正常吗"
-    r"|哪个|哪里|往哪|看到有人|发现有人|遇到|碰上|怎么办|怎么求救|如何求救|还是|吗$|吗 |么$")
+    r"|哪个|哪里|往哪|看到有人|发现有人|遇到|碰上|怎么办|怎么求救|如何求救|还是|吗$|吗 |么$"
+    r"|见到有人|怎么帮|怎么让|怎么告诉|怎么联系|怎么呼救|震后|灾后")
 _ZH_NOW = re.compile(r"现在|正在|快点|快来|急急|急死|紧急|好危险|怎么办啊|怎么办怎么办")
 _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 
@@ -110,7 +115,9 @@ _EN_SITUATION = re.compile(
     # body
     r"|collapsed|passed out|fainted|unconscious|not breathing|stopped breathing|can not breathe"
     r"|cannot breathe|struggling to breathe|no pulse|not responding|unresponsive|choking"
-    r"|having a (seizure|heart attack|fit)|seizure|heart attack|turning blue"
+    r"|having a (seizure|heart attack|fit)|seizure|heart attack|turning blue|not moving"
+    r"|(will|can) not wake( up)?"
+    r"|(is|are) sinking|(is|are) in the (river|lake|sea|canal|reservoir|pond)"
     r"|bleeding (heavily|badly|a lot|everywhere|won)"
     r"|blood (is )?(everywhere|soaking|pouring|spurting|gushing)"
     r"|will not stop bleeding|lot of blood|losing blood|cut (my|his|her|their) \w+ badly"
@@ -132,10 +139,16 @@ _EN_QUESTION = re.compile(
     r"|what does|after|difference|prevent|prevention|avoid|safety|someone who|a person who)\b")
 _EN_NOW = re.compile(r"\b(right now|now|currently|at the moment|hurry|quick|quickly|urgent|asap"
                      r"|as soon as possible)\b")
-# "I" and "we" inside a question ("how do I", "can we") are generic, not a resident in it.
+# "I" and "we" inside a question ("how do I", "can we", "how should I help") are generic, not
+# a resident in it.
 _EN_FIRST_PERSON = re.compile(
-    r"\b(i am|we are|my|our|here|(i|we) (?!do\b|should\b|can\b|could\b|would\b|will\b|know\b"
+    r"\b(i am|we are|my|our|here|(?<!do )(?<!should )(?<!can )(?<!could )(?<!would )(?<!shall )"
+    r"(i|we) (?!do\b|should\b|can\b|could\b|would\b|will\b|know\b"
     r"|tell\b|want\b|need to\b|have to\b|must\b|get\b)\w+)\b")
+# A story that has ended ("幸好有人及时扑灭了", "luckily nobody was hurt") is told afterwards.
+_ZH_OVER = re.compile(r"幸好|好在|幸亏|还好没|扑灭了|已经灭了|已经没事|没事了|救出来了|已经出来了")
+_EN_OVER = re.compile(r"\b(luckily|thankfully|fortunately|no one was hurt|nobody was hurt"
+                      r"|was put out|were rescued|got out safely|is fine now)\b")
 
 # Cue words English typos are corrected to (trappd -> trapped).
 _EN_CUE_WORDS = (
@@ -209,6 +222,7 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         "question": _ZH_QUESTION.search(text) or _EN_QUESTION.search(fixed),
         "now": _ZH_NOW.search(text) or _EN_NOW.search(fixed),
         "first_person": _ZH_FIRST_PERSON.search(text) or _EN_FIRST_PERSON.search(fixed),
+        "over": _ZH_OVER.search(text) or _EN_OVER.search(fixed),
     }
     cues = tuple(f"{name}:{m.group().strip()}" for name, m in found.items() if m)
     exclaims = raw.count("!") + raw.count("\uff01") >= 2
@@ -216,7 +230,7 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         urgent = False
     elif found["distress"]:
         urgent = True
-    elif not found["situation"]:
+    elif not found["situation"] or (found["over"] and not found["now"]):
         urgent = False
     elif found["question"]:
         # "有人触电了第一步该做什么" and "地铁站进水了怎么办" ask for knowledge; "我家着火了

@@ -39,6 +39,35 @@ def test_normalise_folds_what_residents_type(typed: str, folded: str) -> None:
     assert normalise(typed) == folded
 
 
+@pytest.mark.parametrize(("typed", "folded"), [
+    # zhconv turns 嗰 and 𨋢 into other characters before the dialect table sees them.
+    ("嗰陣時我喺𨋢入面", "的时候我在电梯里面"),
+    ("佢困咗喺車入面 水仲喺度漲", "他困在车里面 水还在涨"),
+    ("有冇人識游水", "有没有人会游泳"),
+    ("使唔使熄總掣", "要不要关总闸"),
+    ("雪櫃啲嘢仲食唔食得", "冰箱些东西还能不能吃"),
+    ("佢晕低咗冇咗呼吸 點做心外壓", "他晕倒了没有呼吸 怎么做胸外按压"),
+    ("滅火筒點用", "灭火器怎么用"),
+    ("今日天氣點呀", "今天天气怎么样"),
+    ("成日發惡夢 好驚", "总是做噩梦 很害怕"),
+    ("俾電電親", "被电触电"),
+])
+def test_cantonese_words_fold_to_mandarin(typed: str, folded: str) -> None:
+    assert normalise(typed) == folded
+
+
+@pytest.mark.parametrize("mandarin", ["一点去", "几点走", "地点在哪", "点火", "点蜡烛",
+                                      "仲裁", "快点走"])
+def test_mandarin_words_with_cantonese_characters_stay(mandarin: str) -> None:
+    assert normalise(mandarin) == mandarin
+
+
+def test_cantonese_forms_are_written_as_they_look_after_script_conversion() -> None:
+    """The table is applied to simplified text: a key zhconv would change never matches."""
+    for key in textnorm._CANTONESE:
+        assert textnorm.to_simplified(key) == key, key
+
+
 def test_traditional_and_simplified_fold_to_the_same_text() -> None:
     assert normalise("颱風來了 電梯停電 怎麼辦") == normalise("台风来了 电梯停电 怎么办")
 

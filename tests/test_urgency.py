@@ -42,6 +42,10 @@ TYPOS_AND_DIALECT = [
     "屋企著火呀 救命",             # Cantonese, traditional
     "佢晕低咗 冇咗呼吸",           # he fainted, not breathing
     "電梯困住咗 我哋出唔到",
+    "我哋喺𨋢入面困咗成個鐘",      # we have been stuck in the lift for an hour
+    "水仲喺度漲 我哋俾水困咗喺二樓",  # water still rising, trapped on the first floor
+    "楼在晃 灯也在摇 我们在十二楼",
+    "my wife slipped in the bath and now she's not moving",
 ]
 ASKING_AHEAD = [
     "how do I escape a house fire",
@@ -66,6 +70,10 @@ ASKING_AHEAD = [
     "after an earthquake, is it safe to go back inside",
     "what is the suicide prevention hotline number",
     "如果朋友说想自杀 我该怎么劝",
+    "how can i help a person who got electrocuted",
+    "見到有人遇溺 應該點救佢",
+    "地震后被埋在下面怎么让外面的人知道",
+    "上个月楼下厨房着火了 幸好消防及时扑灭了 我想知道老房子怎么防火",
 ]
 
 
