@@ -45,9 +45,15 @@ class _MethodHandler(tornado.web.RequestHandler):
             self.finish({"ok": True, "result": result})
             return
         call = Call(method, params, self.request.uri or "")
+        for part, uploads in self.request.files.items():
+            call.files[part] = (uploads[0].filename, uploads[0].body)
+        if self.server.api.delay:
+            await asyncio.sleep(self.server.api.delay)
         for failure in self.server.api.failures:
             answer = failure(call)
             if answer is not None:
+                # Marked as FakeBotAPI marks it, so that ``sent()`` leaves it out.
+                call.params["_failed"] = answer[0]
                 self.server.api.calls.append(call)
                 self.set_status(answer[0])
                 self.finish(answer[1])
