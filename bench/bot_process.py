@@ -31,6 +31,7 @@ from quickresponse.settings import Settings, load_settings
 from quickresponse.telegram.app import build_application, register_commands
 from quickresponse.telegram.processing import OrderedUpdateProcessor
 from quickresponse.telegram.runner import shutdown
+from quickresponse.telegram.transport import AiohttpRequest
 from quickresponse.telegram.web import WebhookHandler, make_web_app, serve
 
 
@@ -78,6 +79,9 @@ def echo_application(settings: Settings) -> Application:  # type: ignore[type-ar
         .base_url(settings.bot_base_url)
         .base_file_url(settings.bot_file_url)
         .concurrent_updates(OrderedUpdateProcessor(64))
+        # The bot's own HTTP client (build_application), so that only the handlers differ.
+        .request(AiohttpRequest())
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
     application.add_handler(MessageHandler(filters.TEXT, say_ok))

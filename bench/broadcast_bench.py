@@ -204,18 +204,20 @@ async def delivery_case(results: Results, kind: str, chats: int, rate: float, *,
                 peak_mb=figures["peak_mb"])
 
 
-async def raw_send_case(results: Results, count: int, rate: float) -> float:
-    """The baseline: how fast the bare PTB bot sends here and now; returns messages/s."""
+async def raw_send_case(results: Results, count: int, rate: float,
+                        transport: str = "aiohttp") -> float:
+    """The baseline: how fast the bare PTB bot sends here and now over ``transport`` (the bot's
+    aiohttp, or PTB's default httpx); returns messages/s."""
     server = FakeBotServer()
     await server.start()
     try:
         figures = await broadcast("raw", "", server, rate=rate,
-                                  args=[str(count), str(FIRST_CHAT)])
+                                  args=[str(count), str(FIRST_CHAT), transport])
     finally:
         await server.stop()
     counts, times = warnings_received(server)
     achieved = (len(times) - 1) / (max(times) - min(times)) if len(times) > 1 else 0.0
-    results.add("broadcast", f"baseline: bare PTB bot, {count:,} messages, "
+    results.add("broadcast", f"baseline: bare PTB bot over {transport}, {count:,} messages, "
                 f"{figures['parallel']} at once", "", None, msg_s=achieved,
                 cpu_ms=figures["cpu_ms"], received=sum(counts.values()))
     return achieved
@@ -231,6 +233,7 @@ async def run(results: Results, *, quick: bool = False,
     for kind in databases:
         await enqueue_case(results, kind, 100_000)
     await delivery_case(results, "sqlite", 500, 30)
+    await raw_send_case(results, 3000, 1000, "httpx")
     bare = await raw_send_case(results, 3000, 1000)
     for kind in databases:
         await delivery_case(results, kind, 5000, 1000, baseline=bare)

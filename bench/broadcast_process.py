@@ -1,7 +1,7 @@
 """One broadcast, in a process of its own, as the bot would run it (for ``broadcast_bench``).
 
     python -m bench.broadcast_process enqueue|deliver ADMIN_ID
-    python -m bench.broadcast_process raw COUNT FIRST_CHAT
+    python -m bench.broadcast_process raw COUNT FIRST_CHAT [aiohttp|httpx]
 
 Settings come from ``QR_*`` environment variables (database, fake Bot API URL, broadcast rate).
 The process builds the services and the Telegram application exactly as production does (the
@@ -12,8 +12,9 @@ token bucket), composes a warning for every district as ``ADMIN_ID`` and confirm
   recipient, then stops before sending.
 * ``deliver``: also sends every message and waits for the end of the broadcast.
 
-* ``raw``: the baseline. PTB's bot alone (same HTTP client, no rate limiter, no database)
-  sends COUNT messages to chats FIRST_CHAT... with as many at once as the broadcaster uses.
+* ``raw``: the baseline. PTB's bot alone (no rate limiter, no database) sends COUNT messages
+  to chats FIRST_CHAT... with as many at once as the broadcaster uses, over the bot's HTTP
+  client (aiohttp, ``quickresponse/telegram/transport.py``) or PTB's default (httpx).
 
 Memory: the resident set size just before the confirmation, and the process's peak resident
 set size (as the kernel keeps it) before and after. Prints one JSON object on stdout.
@@ -30,7 +31,7 @@ from typing import Any
 
 import psutil
 from telegram import Bot
-from telegram.request import HTTPXRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from quickresponse.alerts.delivery import Broadcaster
 from quickresponse.alerts.service import AlertDraft, Hazard, Level
@@ -39,6 +40,7 @@ from quickresponse.logs import configure_logging
 from quickresponse.services import build_services
 from quickresponse.settings import load_settings
 from quickresponse.telegram.app import build_application
+from quickresponse.telegram.transport import AiohttpRequest
 
 HAZARD = Hazard.RAINSTORM
 LEVEL = Level.ORANGE
@@ -96,14 +98,15 @@ async def run(mode: str, admin_id: int) -> dict[str, Any]:
     return figures
 
 
-async def send_raw(count: int, first_chat: int) -> dict[str, Any]:
+async def send_raw(count: int, first_chat: int, transport: str) -> dict[str, Any]:
     """The floor: the bare PTB bot sending ``count`` messages, as many at once as a broadcast."""
     settings = load_settings()
     configure_logging("WARNING", settings.log_format)
     assert settings.telegram_token
-    # The same request settings as ApplicationBuilder's default bot.
-    bot = Bot(settings.telegram_token, base_url=settings.bot_base_url,
-              request=HTTPXRequest(connection_pool_size=256))
+    # The bot's own request (build_application), or ApplicationBuilder's default one.
+    request: BaseRequest = AiohttpRequest() if transport == "aiohttp" \
+        else HTTPXRequest(connection_pool_size=256)
+    bot = Bot(settings.telegram_token, base_url=settings.bot_base_url, request=request)
     parallel = Broadcaster(None, SystemClock(), rate=settings.broadcast_rate,  # type: ignore[arg-type]
                            paid=settings.allow_paid_broadcast).concurrency
     chats = list(range(first_chat, first_chat + count))
@@ -120,13 +123,16 @@ async def send_raw(count: int, first_chat: int) -> dict[str, Any]:
                 group.create_task(worker())
         seconds = time.perf_counter() - started
         cpu_s = time.process_time() - cpu
-    return {"msg_s": count / seconds, "cpu_ms": cpu_s * 1000 / count, "parallel": parallel}
+    return {"msg_s": count / seconds, "cpu_ms": cpu_s * 1000 / count, "parallel": parallel,
+            "transport": transport}
 
 
 def main(argv: list[str]) -> int:
     mode = argv[0]
     if mode == "raw":
-        print(json.dumps(asyncio.run(send_raw(int(argv[1]), int(argv[2])))), flush=True)
+        transport = argv[3] if len(argv) > 3 else "aiohttp"
+        print(json.dumps(asyncio.run(send_raw(int(argv[1]), int(argv[2]), transport))),
+              flush=True)
         return 0
     if mode not in ("enqueue", "deliver"):
         print(f"unknown mode {mode!r}", file=sys.stderr)
