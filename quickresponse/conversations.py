@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -24,6 +25,12 @@ def conversation_key(chat_id: int, user_id: int) -> str:
     return f"{chat_id}:{user_id}"
 
 
+# Plain rows by key (no ORM objects: this runs for every message).
+_READ = select(ConversationState.key, ConversationState.flow, ConversationState.step,
+               ConversationState.data).where(
+    col(ConversationState.key).in_(bindparam("keys", expanding=True)))
+
+
 class ConversationStore:
     """Read, write and end the flow a user is in within one chat."""
 
@@ -39,11 +46,10 @@ class ConversationStore:
         return await self._reading.submit(conversation_key(chat_id, user_id))
 
     async def _read(self, session: AsyncSession, keys: list[str]) -> list[Conversation | None]:
-        rows = (await session.exec(select(ConversationState).where(
-            col(ConversationState.key).in_(sorted(set(keys)))))).all()
-        found = {row.key: row for row in rows}
+        rows = (await session.exec(_READ, params={"keys": sorted(set(keys))})).all()
+        found = {key: (flow, step, data) for key, flow, step, data in rows}
         return [None if (row := found.get(key)) is None
-                else Conversation(row.flow, row.step, dict(row.data)) for key in keys]
+                else Conversation(row[0], row[1], dict(row[2])) for key in keys]
 
     async def set(self, chat_id: int, user_id: int, conversation: Conversation) -> None:
         key = conversation_key(chat_id, user_id)

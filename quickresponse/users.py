@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +16,19 @@ from quickresponse.i18n import Lang, normalise_lang
 from quickresponse.models import User
 
 
+def _touch_statement(insert: Callable[[Table], Insert]) -> Insert:
+    table = User.__table__  # type: ignore[attr-defined]
+    new = insert(table)
+    return new.on_conflict_do_update(  # type: ignore[attr-defined,no-any-return]
+        index_elements=["id"],
+        set_={"last_seen_at": new.excluded.last_seen_at, "active": True},  # type: ignore[attr-defined]
+    ).returning(table.c.id, table.c.language)
+
+
+# Built once per dialect: a statement built per call is compiled per call.
+_TOUCH = {"postgresql": _touch_statement(pg_insert), "sqlite": _touch_statement(sqlite_insert)}
+
+
 async def touch_in(session: AsyncSession, user_ids: Iterable[int],
                    now: datetime) -> dict[int, Lang | None]:
     """In ``session``: record that these users are here (created on first contact); return the
@@ -22,16 +36,9 @@ async def touch_in(session: AsyncSession, user_ids: Iterable[int],
     ids = sorted(set(user_ids))  # in order: two processes touching the same users can't deadlock
     if not ids:
         return {}
-    postgres = session.get_bind().dialect.name == "postgresql"
-    insert = (pg_insert if postgres else sqlite_insert)(User)
-    stmt = (
-        insert.values([{"id": i, "created_at": now, "last_seen_at": now, "active": True}
-                       for i in ids])
-        .on_conflict_do_update(index_elements=["id"], set_={
-            "last_seen_at": insert.excluded.last_seen_at, "active": True})
-        .returning(User.id, User.language)  # type: ignore[arg-type]
-    )
-    rows = (await session.exec(stmt)).all()  # type: ignore[call-overload]
+    stmt = _TOUCH[session.get_bind().dialect.name]
+    rows = (await session.exec(stmt, params=[
+        {"id": i, "created_at": now, "last_seen_at": now, "active": True} for i in ids])).all()
     return {user_id: None if language is None else normalise_lang(language)
             for user_id, language in rows}
 
