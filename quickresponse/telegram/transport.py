@@ -16,7 +16,9 @@ Timeouts mean what they mean for ``HTTPXRequest``:
 * ``read``: the longest wait for the next bytes of the answer once the request is sent.
 
 Any of them exceeded raises ``telegram.error.TimedOut``; any other failure of the connection
-raises ``telegram.error.NetworkError``. Proxies are not supported.
+raises ``telegram.error.NetworkError``. An HTTP proxy is taken from ``HTTPS_PROXY`` /
+``HTTP_PROXY`` (and ``NO_PROXY``) in the environment, as httpx does; SOCKS proxies are not
+supported (run a self-hosted Bot API server instead, ``QR_TELEGRAM_API_URL``).
 """
 
 from __future__ import annotations
@@ -83,6 +85,7 @@ class AiohttpRequest(BaseRequest):
             # Telegram sets no cookies; a real jar would be consulted on every answer.
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
+            trust_env=True,  # HTTPS_PROXY / NO_PROXY, as httpx honours them
         )
 
     async def shutdown(self) -> None:
