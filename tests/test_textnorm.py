@@ -68,6 +68,12 @@ def test_cantonese_forms_are_written_as_they_look_after_script_conversion() -> N
         assert textnorm.to_simplified(key) == key, key
 
 
+def test_a_letter_hyphenated_to_a_word_is_one_word() -> None:
+    assert english_words(normalise("E-bike")) == english_words(normalise("ebike"))
+    assert english_words(normalise("e-scooter")) == english_words(normalise("ebike"))
+    assert normalise("well-known re-entry") == "well known re entry"
+
+
 def test_traditional_and_simplified_fold_to_the_same_text() -> None:
     assert normalise("颱風來了 電梯停電 怎麼辦") == normalise("台风来了 电梯停电 怎么办")
 
@@ -170,6 +176,11 @@ def test_detect_language_default_is_configurable() -> None:
     ("battery", "batteries"),
     ("charge", "charging", "charged"),
     ("trap", "trapped", "trapping"),
+    ("go", "went", "gone", "going"),                   # irregular verbs
+    ("fall", "fell", "fallen", "falling"),
+    ("child", "children", "kid", "kids"),
+    ("neighbour", "neighbours", "neighbor", "neighbors"),  # British and American spelling
+    ("elevator", "elevators", "lift", "lifts"),
 ])
 def test_stem_meets_word_forms(forms: tuple[str, ...]) -> None:
     assert len({stem(w) for w in forms}) == 1
