@@ -156,12 +156,15 @@ _SMALL_TALK = re.compile(
     r"|再见|拜拜|好的|好吧|嗯+|哈+|呵+|嘿+|你是谁|你是机器人|机器人|你是人|真人|人工|客服|你叫什么|名字"
     r"|你几岁|你会什么|你能做什么|你能干什么|(讲|说)?(个|一个)?(笑话|故事)|聊天|聊聊|无聊|测试|收到"
     r"|知道了|明白|没事|不用了|厉害|辛苦了|帮助|菜单|开始|啊+|哦+|噢+|呃+|唉+|诶+|喂+|ok"
+    r"|早晨|几点了|现在几点|(今天|明天|昨天)?是?(星期几|礼拜几|几月几号|几号)|吃饭了吗|吃饭没|吃了饭未"
+    r"|吃了饭没|吃了吗"
     r"|\b(hi+|hello+|hey+|yo|hiya|howdy|good (morning|afternoon|evening|night|day)|thanks?"
     r"|thank you|thx|ty|cheers|bye+|goodbye|see you|ok|cool|great|nice|lol+|lmao|haha+|hehe+"
     r"|test|testing|who are you|what are you|are you (a |an )?(bot|robot|human|real|ai|machine"
     r"|person)|chatgpt|gpt|siri|your name|tell me a joke|a joke|joke|help|menu|start|how are you"
     r"|what can you do|never ?mind|nvm|nothing|bored|hmm+|um+|uh+|yes|no|sure|please|so much"
-    r"|very much|a lot|again|there|everyone|guys|bot)\b")
+    r"|very much|a lot|again|there|everyone|guys|bot|what time is it|what is the time"
+    r"|what day is it|what is the date|how old are you|where are you from|are you there)\b")
 
 # Questions about city services that are not disasters: paperwork, fines, bills, transport
 # timetables, shopping, school places, entertainment. 12345 and official apps answer those.
@@ -172,7 +175,8 @@ _OFF_TOPIC = re.compile(
     r"|公交线路|坐几路|几路车|首班车|末班车|打车|滴滴|红包|点击链接|优惠券|彩票|股票|理财|贷款|房价"
     r"|租房|房东|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|足球|篮球"
     r"|旅游攻略|景点|门票|购物|网购|退款|找工作|招聘|工资|怎么办理|如何办理|去哪办|在哪办|营业时间"
-    r"|几点开门|几点关门"
+    r"|几点开门|几点关门|收车|运营时间|好玩|股市|股价|大盘|上证|深证|恒指|恒生|比特币|汇率"
+    r"|苹果手机|iphone"
     r"|\b(passport|visa|residence permit|hukou|social (security|insurance)|income tax|tax|taxes"
     r"|parking (fine|ticket)|traffic (fine|ticket)|speeding|driving licen[cs]e|licen[cs]e plate"
     r"|school (enrol\w*|admission|registration|place|fees)|kindergarten|restaurant|hotel"
@@ -180,7 +184,8 @@ _OFF_TOPIC = re.compile(
     r"|schedule)|metro (map|hours|schedule)|taxi|didi|sim card|phone (plan|credit|bill)|top up"
     r"|mobile data|wifi|bank|exchange money|currency|stock|lottery|movie|film|song|music|football"
     r"|basketball|tourist|sightseeing|shopping|rent|landlord|deposit|marriage|divorce|recipe"
-    r"|noisy|opening hours|job|salary|refund|parcel|delivery)\b")
+    r"|noisy|opening hours|job|salary|refund|parcel|delivery|stock market|share price|bitcoin"
+    r"|crypto|exchange rate|iphone)\b")
 
 # Forecast questions ("明天会下雨吗", "will it snow this weekend") name a weather hazard but ask
 # for a forecast, not for safety advice; unless they also ask what to do, they are out of scope.
@@ -190,6 +195,11 @@ _FORECAST = re.compile(
     r"|\b(weather (forecast|today|tomorrow|this week|this weekend|like|be|in)|what is the weather"
     r"|how is the weather|will it (rain|snow|be (hot|cold|windy))|is it going to (rain|snow)"
     r"|temperature (today|tomorrow|this week)|how (hot|cold) (will it be|is it going to be))\b")
+# A sick or hurt animal is a question for a vet, whatever disease or injury it names.
+_ANIMAL = re.compile(
+    r"(狗|猫|宠物|鹦鹉|兔子|仓鼠)\S{0,3}(发烧|生病|感冒|拉肚子|腹泻|呕吐|吐了|不吃|咳嗽|中暑|受伤)"
+    r"|\b(dog|cat|puppy|kitten|pet|hamster|rabbit|parrot)s? (has|is|got|keeps|will not|seems)"
+    r" (a |an )?(fever|sick|ill|vomit\w*|diarrh\w*|cough\w*|not eating|injured|hurt)")
 _ADVICE = re.compile(
     r"怎么|如何|注意|准备|应该|要不要|能不能|可以|安全|危险|防|躲|带什么|预警"
     r"|\b(how (do|to|can|should)|what (should|to do)|safe|dangerous|prepare|tips|should (i|we)"
@@ -764,7 +774,8 @@ class Matcher:
                   for i in top if combined[i] > 0]
         ranked.sort(key=lambda r: (-r[1], r[0]))
         ranked, preferred = _prefer(ranked, prefer)
-        if not urgent and _FORECAST.search(query) and not _ADVICE.search(query):
+        if not urgent and ((_FORECAST.search(query) and not _ADVICE.search(query))
+                           or _ANIMAL.search(query)):
             return MatchResult(text, lang, urgent, "none", (), "off_topic")
         if (not urgent and _OFF_TOPIC.search(query)
                 and (not ranked or ranked[0][1] < _OFF_TOPIC_BAR)):
@@ -828,13 +839,19 @@ def _prefer(ranked: list[tuple[str, float, float]],
     return [lead, *(r for r in ranked if r is not lead)], True
 
 
+_ZH_FUNCTION_WORDS = re.compile("|".join(
+    sorted((w for w in ZH_STOPWORDS if len(w) > 1 and cjk_runs(w) == [w]), key=len, reverse=True)))
+
+
 def _is_small_talk(normalised: str) -> bool:
     """Greetings, thanks and chit-chat with at most one stray content word ("讲个笑话")."""
     rest = _SMALL_TALK.sub(" ", normalised)
     if rest == normalised:
         return False
     words = [w for w in latin_words(rest) if w not in EN_STOPWORDS and len(w) > 1]
-    chars = [c for run in cjk_runs(rest) for c in run if c not in ZH_STOPWORDS]
+    # Function words of several characters (是不是, 有没有) say nothing either.
+    chars = [c for run in cjk_runs(_ZH_FUNCTION_WORDS.sub(" ", rest)) for c in run
+             if c not in ZH_STOPWORDS]
     content = len(words) + len(chars)
     removed = len(normalised.replace(" ", "")) - len(rest.replace(" ", ""))
     return content == 0 or (content == 1 and removed >= len(rest.replace(" ", "")))

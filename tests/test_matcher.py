@@ -95,6 +95,8 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "hi", "hello there!", "谢谢 再见", "你是真人吗", "are you a robot", "哈哈哈",
     "明天会下雨吗", "will it be cold this weekend", "怎么办理护照", "how do I pay my phone bill",
     "推荐个好吃的饭店", "which bus goes to the airport", "asdfghjkl", "👍👍👍",
+    "你係咪機器人嚟㗎", "食咗飯未呀", "what time is it now", "今天是星期几", "恒指今日升咗幾多",
+    "地铁几点收车", "my cat is sick and not eating", "家里的狗狗拉肚子了",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
