@@ -86,10 +86,22 @@ _CANTONESE = {
     "火烛": "着火", "打风": "刮台风", "行雷": "打雷", "落大雨": "下大雨", "落暴雨": "下暴雨",
     "落冰雹": "下冰雹", "落楼": "下楼", "落车": "下车", "山泥倾泻": "山体滑坡",
 }
+# Taiwan and Hong Kong words for what the knowledge base says in mainland words (zhconv changes
+# the script, not the vocabulary): 瓦斯 is 燃气, 土石流 is 泥石流, 志工 is 志愿者.
+_REGIONAL = {
+    "瓦斯": "燃气", "外泄": "泄漏", "土石流": "泥石流", "坍方": "塌方", "简讯": "短信",
+    "捷运": "地铁", "机车": "摩托车", "电单车": "摩托车", "计程车": "出租车", "的士": "出租车",
+    "跳电": "跳闸", "电扶梯": "扶梯", "志工": "志愿者", "防灾包": "应急包", "避难包": "应急包",
+    "行动电源": "充电宝", "延长线": "插线板", "区公所": "街道办", "里长": "居委会",
+    "手提电话": "手机", "电动单车": "电动自行车", "单车": "自行车", "屋苑": "小区", "屋邨": "小区",
+    "管理处": "物业", "看更": "保安", "街坊": "邻居", "长者": "老人", "伤残人士": "残疾人",
+    "风球": "台风信号",
+}
+_DIALECT = {**_CANTONESE, **_REGIONAL}
 # Traditional-only dialect forms that zhconv would fold into an ambiguous simplified character
 # (係 -> 系 as in 联系), so they are mapped before conversion.
 _CANTONESE_TRADITIONAL = {"係唔係": "是不是", "係咪": "是不是", "係": "是"}
-_CANTONESE_RE = re.compile("|".join(sorted(map(re.escape, _CANTONESE), key=len, reverse=True)))
+_DIALECT_RE = re.compile("|".join(sorted(map(re.escape, _DIALECT), key=len, reverse=True)))
 # Words that are Cantonese only before or after certain characters: 点 before a verb is "how"
 # (点用, 点报警) but not in 一点, 几点, 地点 or 点火; 仲 is "still" but not in 仲裁 or 仲夏.
 _CANTONESE_CONTEXT = (
@@ -297,8 +309,8 @@ def _fold_chinese(text: str) -> str:
 
 
 def _fold_dialect(simplified: str) -> str:
-    """Cantonese written forms to Mandarin, in simplified text."""
-    text = _CANTONESE_RE.sub(lambda m: _CANTONESE[m.group()], simplified)
+    """Cantonese, Taiwan and Hong Kong written forms to mainland Mandarin, in simplified text."""
+    text = _DIALECT_RE.sub(lambda m: _DIALECT[m.group()], simplified)
     for pattern, mandarin in _CANTONESE_CONTEXT:
         text = pattern.sub(mandarin, text)
     return text

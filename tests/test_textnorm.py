@@ -51,6 +51,8 @@ def test_normalise_folds_what_residents_type(typed: str, folded: str) -> None:
     ("今日天氣點呀", "今天天气怎么样"),
     ("成日發惡夢 好驚", "总是做噩梦 很害怕"),
     ("俾電電親", "被电触电"),
+    ("瓦斯外洩 可以傳簡訊嗎", "燃气泄漏 可以传短信吗"),           # Taiwan words
+    ("屋苑啲長者", "小区些老人"),                                # Hong Kong words
 ])
 def test_cantonese_words_fold_to_mandarin(typed: str, folded: str) -> None:
     assert normalise(typed) == folded
@@ -64,7 +66,7 @@ def test_mandarin_words_with_cantonese_characters_stay(mandarin: str) -> None:
 
 def test_cantonese_forms_are_written_as_they_look_after_script_conversion() -> None:
     """The table is applied to simplified text: a key zhconv would change never matches."""
-    for key in textnorm._CANTONESE:
+    for key in textnorm._DIALECT:
         assert textnorm.to_simplified(key) == key, key
 
 
@@ -84,7 +86,7 @@ def test_normalise_caps_very_long_input() -> None:
 
 def test_cantonese_replacements_cannot_feed_each_other() -> None:
     """No replacement contains a word that is itself replaced, so one pass is final."""
-    for mapping in (textnorm._CANTONESE, textnorm._CANTONESE_TRADITIONAL):
+    for mapping in (textnorm._DIALECT, textnorm._CANTONESE_TRADITIONAL):
         for value in mapping.values():
             assert not any(key in value for key in mapping), value
     for value in textnorm._TEXT_SPEAK.values():
