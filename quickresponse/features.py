@@ -25,12 +25,11 @@ from itertools import pairwise, product
 import numpy as np
 
 from quickresponse.textnorm import (
-    EN_STOPWORDS,
     ZH_STOPWORDS,
+    content_stem,
     gram_code,
     is_cjk_code,
     pinyin,
-    stem,
     zh_word_frequencies,
 )
 
@@ -392,8 +391,8 @@ class Vocabulary:
             return _EMPTY
         for token in dict.fromkeys(found):  # new words numbered in the order they come
             if token not in raw:
-                content = token not in EN_STOPWORDS and (len(token) > 1 or token.isdigit())
-                raw[token] = self.add(stem(token)) if content else _STOP
+                content = content_stem(token)
+                raw[token] = _STOP if content is None else self.add(content)
         tokens = np.fromiter(map(raw.__getitem__, found), dtype=np.int64, count=len(found))
         doc = np.cumsum(tokens == _BREAK)
         kept = tokens >= 0

@@ -351,7 +351,7 @@ ours you your yours he him his she her hers it its they them their this that the
 which who whom whose how when where why should would could can will shall may might must to of
 in on at by for with about from into onto as and or but if then so than too very just also there
 here have has had having get gets got getting not no yes any some all please tell know want need
-one ones thing things way ok hi hey hello thanks thank really still now out up off
+one ones thing things way ok hi hey hello thanks thank really still now out up off go
 """.split())
 
 # Function characters and words that say nothing about the topic. Single characters here get no
@@ -385,7 +385,8 @@ def latin_words(normalised: str) -> list[str]:
 # Applied in :func:`stem`, not in :func:`normalise`: the urgency cues read the tense ("caught
 # fire", "fell in").
 _WORD_FORMS = {
-    "went": "go", "gone": "go", "going": "go", "fell": "fall", "fallen": "fall", "caught": "catch",
+    "went": "go", "goes": "go", "gone": "go", "going": "go", "fell": "fall", "fallen": "fall",
+    "caught": "catch",
     "broke": "break", "broken": "break", "froze": "freeze", "frozen": "freeze", "blew": "blow",
     "blown": "blow", "swept": "sweep", "burnt": "burn", "ran": "run", "took": "take",
     "taken": "take", "ate": "eat", "eaten": "eat", "drank": "drink",
@@ -451,8 +452,17 @@ def _light_stem(word: str) -> str:
 
 def english_words(normalised: str) -> list[str]:
     """Stemmed content words (no stop words) of a normalised text."""
-    return [stem(w) for w in latin_words(normalised)
-            if w not in EN_STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [s for s in map(content_stem, latin_words(normalised)) if s is not None]
+
+
+@lru_cache(maxsize=65536)
+def content_stem(word: str) -> str | None:
+    """The stem of a content word; None for a stop word, also an inflected one ('goes',
+    'thanks', 'needs')."""
+    if word in EN_STOPWORDS or (len(word) < 2 and not word.isdigit()):
+        return None
+    stemmed = stem(word)
+    return None if stemmed in EN_STOPWORDS else stemmed
 
 
 # Fuzzy pinyin as phone input methods offer it: speakers who merge zh/z, ch/c, sh/s and the

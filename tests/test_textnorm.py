@@ -188,6 +188,11 @@ def test_stem_meets_word_forms(forms: tuple[str, ...]) -> None:
     assert len({stem(w) for w in forms}) == 1
 
 
+def test_inflected_stop_words_are_stop_words() -> None:
+    # "the power goes out" is about power; "go" would point at the go-bag.
+    assert english_words(normalise("the power goes out, thanks")) == ["power"]
+
+
 def test_stem_leaves_short_and_special_words_alone() -> None:
     assert stem("gas") == "gas"
     assert stem("virus") == "virus"
