@@ -373,6 +373,10 @@ class Vocabulary:
         self.words: list[str] = []
         self._raw: dict[str, int] = {"\n": _BREAK}
 
+    def typed(self) -> dict[str, int]:
+        """Every content word as the indexed texts spell it, with its stemmed word's number."""
+        return {token: number for token, number in self._raw.items() if number >= 0}
+
     def add(self, word: str) -> int:
         found = self.ids.get(word)
         if found is None:

@@ -60,6 +60,7 @@ from typing import Literal
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from quickresponse.features import (
     C1,
@@ -87,8 +88,8 @@ from quickresponse.textnorm import (
     EN_STOPWORDS,
     ZH_STOPWORDS,
     cjk_runs,
+    content_stem,
     detect_language,
-    english_words,
     latin_words,
     normalise,
     normalise_many,
@@ -138,6 +139,11 @@ _UNIT_TITLE, _UNIT_EXAMPLE, _UNIT_KEYWORD = 0, 1, 2
 _TYPO_MIN_RATIO = 80.0
 _TYPO_MIN_LEN = 5
 _TYPO_MAX_LEN = 24
+# A word as typed is also compared with the words as the knowledge base spells them: this many
+# letters at least, the same first letter (slips rarely hit it), and one edit, a swap of two
+# neighbours included (fier, hosue, drivng), or two from this length on.
+_SPELLING_MIN_LEN = 4
+_SPELLING_TWO_EDITS = 8
 # Entries kept in each per-matcher memo (typo corrections, homophone fixes).
 _CACHE_SIZE = 50_000
 # A typed Chinese word is taken for a slip of a homophone this many times more common.
@@ -200,6 +206,13 @@ _ANIMAL = re.compile(
     r"(狗|猫|宠物|鹦鹉|兔子|仓鼠)\S{0,3}(发烧|生病|感冒|拉肚子|腹泻|呕吐|吐了|不吃|咳嗽|中暑|受伤)"
     r"|\b(dog|cat|puppy|kitten|pet|hamster|rabbit|parrot)s? (has|is|got|keeps|will not|seems)"
     r" (a |an )?(fever|sick|ill|vomit\w*|diarrh\w*|cough\w*|not eating|injured|hurt)")
+# Sums: "12345 + 1", "2 plus 2", "99乘以99等于多少" (a hotline number in a sum is not a call
+# for it). Signs are read in the message as typed (folding drops them); "-" and "/" are left
+# out, being in phone numbers and lists of numbers (010-12345, 110/119).
+_SUM_SIGNS = re.compile(r"\d\s*[+*×÷=＋＝]\s*\d")
+_SUM_WORDS = re.compile(
+    r"\d+ ?(plus|minus|times|divided by|multiplied by|加上?|减去?|乘以?|除以) ?\d+|等于(几|多少)"
+    r"|\bequals?\b")
 _ADVICE = re.compile(
     r"怎么|如何|注意|准备|应该|要不要|能不能|可以|安全|危险|防|躲|带什么|预警"
     r"|\b(how (do|to|can|should)|what (should|to do)|safe|dangerous|prepare|tips|should (i|we)"
@@ -613,6 +626,9 @@ class Matcher:
         self._vocabulary = vocabulary
         word_ids = (keys[(kinds == W) & indexed] & ((1 << KIND_SHIFT) - 1)).tolist()
         self._indexed_words = {vocabulary.words[i] for i in word_ids}
+        # How many texts use each indexed word: of two words a slip away, the common one.
+        self._word_count = dict(zip((vocabulary.words[i] for i in word_ids),
+                                    df[(kinds == W) & indexed].tolist(), strict=True))
         vocab = sorted(w for w in self._indexed_words if w.isalpha())
         self._vocab_by_length: dict[int, tuple[list[str], list[int]]] = {}
         for position, word in enumerate(vocab):
@@ -621,6 +637,14 @@ class Matcher:
             positions.append(position)
         self._known_words = set(vocabulary.ids)
         self._typo_cache: dict[str, tuple[str, float] | None] = {}
+        self._spellings: dict[str, list[str]] = {}
+        self._spelling_stem: dict[str, str] = {}
+        for token, number in sorted(vocabulary.typed().items()):
+            word = vocabulary.words[number]
+            if word in self._indexed_words and token.isalpha() and len(token) >= 3:
+                self._spellings.setdefault(token[0], []).append(token)
+                self._spelling_stem[token] = word
+        self._spelling_cache: dict[str, tuple[str, float] | None] = {}
 
     @staticmethod
     def _units(entry: Entry) -> Iterable[tuple[str, int, Iterable[str]]]:
@@ -658,15 +682,39 @@ class Matcher:
             self._typo_cache[word] = found
         return found
 
+    def _respell(self, typed: str) -> tuple[str, float] | None:
+        """The indexed word a misspelt English word stands for, found by comparing the word as
+        typed with the words as the knowledge base spells them, with the similarity (0-1)."""
+        if typed in self._spelling_cache:
+            return self._spelling_cache[typed]
+        found = None
+        if (_SPELLING_MIN_LEN <= len(typed) <= _TYPO_MAX_LEN and typed.isalpha()
+                and content_stem(typed) not in self._known_words):
+            edits = 1 if len(typed) < _SPELLING_TWO_EDITS else 2
+            hits = process.extract(typed, self._spellings.get(typed[0], ()), scorer=OSA.distance,
+                                   score_cutoff=edits, limit=None)
+            if hits:
+                fewest = min(hit[1] for hit in hits)
+                stems = {self._spelling_stem[hit[0]] for hit in hits if hit[1] == fewest}
+                # Of several words as near, the one the knowledge base uses most (gass: gas,
+                # not glass); two used as often are a guess either way, so neither.
+                counts = sorted(((self._word_count[w], w) for w in stems), reverse=True)
+                if len(counts) == 1 or counts[0][0] > counts[1][0]:
+                    found = (counts[0][1], 1.0 - fewest / len(typed))
+        if len(self._spelling_cache) < _CACHE_SIZE:
+            self._spelling_cache[typed] = found
+        return found
+
     def _query_features(self, normalised: str) -> tuple[np.ndarray, np.ndarray]:
         """The message's distinct features and the confidence each was seen with (typo fixes
         count less than 1)."""
         runs = [self._homophones.correct(run) for run in cjk_runs(normalised)]
-        words = english_words(normalised)
+        typed = [w for w in latin_words(normalised) if content_stem(w) is not None]
+        words = [content_stem(w) or w for w in typed]
         confidence = [1.0] * len(words)
         for i, word in enumerate(words):
             if word not in self._indexed_words:
-                fixed = self._correct(word)
+                fixed = self._correct(word) or self._respell(typed[i])
                 if fixed is not None:
                     words[i], confidence[i] = fixed
         # Words the knowledge base never uses get numbers of their own, for this message only.
@@ -775,7 +823,8 @@ class Matcher:
         ranked.sort(key=lambda r: (-r[1], r[0]))
         ranked, preferred = _prefer(ranked, prefer)
         if not urgent and ((_FORECAST.search(query) and not _ADVICE.search(query))
-                           or _ANIMAL.search(query)):
+                           or _ANIMAL.search(query) or _SUM_WORDS.search(query)
+                           or _SUM_SIGNS.search(text[: _MATCH_CHARS * 2])):
             return MatchResult(text, lang, urgent, "none", (), "off_topic")
         if (not urgent and _OFF_TOPIC.search(query)
                 and (not ranked or ranked[0][1] < _OFF_TOPIC_BAR)):

@@ -79,6 +79,27 @@ def test_typical_questions_get_their_entry(matcher: Matcher, message: str, entry
     assert result.entry_id == entry_id
 
 
+@pytest.mark.parametrize(("message", "entry_id"), [
+    # Short words and swapped letters, compared as typed: smel, gass, stuk, fier, drivng.
+    ("i smel gass in the kitchin", "gas-leak"),
+    ("stuk in the elevater", "elevator-trapped"),
+    ("kitchen fier how to escape", "home-fire"),
+    ("is it ok drivng thru a flooded underpass", "flood-driving"),
+])
+def test_english_misspellings_meet_the_words_the_knowledge_base_uses(
+        matcher: Matcher, message: str, entry_id: str) -> None:
+    result = matcher.match(message)
+    assert result.candidates and result.candidates[0].entry_id == entry_id, result
+
+
+def test_a_slip_between_two_indexed_words_is_read_as_the_common_one(matcher: Matcher) -> None:
+    # "gass" is one letter from "gas" and from "glass"; the knowledge base talks about gas.
+    assert matcher._respell("gass") is not None
+    assert matcher._respell("gass")[0] == "gas"
+    # A word the knowledge base itself uses is never respelt.
+    assert matcher._respell("water") is None
+
+
 def test_traditional_characters_score_like_simplified(matcher: Matcher) -> None:
     simplified = matcher.match("高层建筑着火了怎么逃生")
     traditional = matcher.match("高層建築著火了怎麼逃生")
@@ -97,6 +118,7 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "推荐个好吃的饭店", "which bus goes to the airport", "asdfghjkl", "👍👍👍",
     "你係咪機器人嚟㗎", "食咗飯未呀", "what time is it now", "今天是星期几", "恒指今日升咗幾多",
     "地铁几点收车", "my cat is sick and not eating", "家里的狗狗拉肚子了",
+    "what's 110 + 120", "119乘以2等于多少", "what is 7 plus 5",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
