@@ -52,7 +52,7 @@ _ZH_SITUATION_PHRASES = (
     "进水了", "水漫进", "水涨到", "水已经", "水越来越深", "水越来越大", "淹到", "淹没了", "被冲走",
     "冲走了", "水位上涨", "水在涨", "水还在涨", "水一直在涨", "水涨得很快", "水越涨越高",
     "溺水了", "掉水里", "掉进水里", "掉到水里", "掉进河", "掉进湖",
-    "掉河里", "掉湖里", "落水了", "沉下去", "在水里挣扎", "掉进冰", "冰面裂", "掉冰窟",
+    "掉河里", "掉湖里", "落水了", "沉下去", "在水里挣扎", "还在挣扎", "掉进冰", "冰面裂", "掉冰窟",
     "有人溺水", "有人落水",
     # gas and poisoning
     "煤气味很重", "燃气味很重", "煤气味好重", "燃气味好重", "煤气味很大", "燃气味很大",
@@ -61,6 +61,7 @@ _ZH_SITUATION_PHRASES = (
     "头疼想吐", "头痛想吐", "晕乎乎",
     # body
     "晕倒了", "昏倒了", "晕过去了", "昏过去了", "倒地", "倒下了", "不省人事", "没意识", "没有意识",
+    "没知觉", "没有知觉", "失去知觉",
     "叫不醒", "没反应", "没呼吸", "没有呼吸", "没气了", "没脉搏", "没有脉搏", "没心跳", "没有心跳",
     "心跳停", "喘不上气", "喘不过气", "上不来气", "呼吸困难", "抽搐", "口吐白沫", "大出血",
     "流血不止", "血止不住", "止不住血", "血流不止", "一直流血", "血流了", "好多血", "流了很多血",
@@ -105,7 +106,8 @@ _EN_SITUATION = re.compile(
     r"|trapped|stranded|can not get out|cannot get out|no way out"
     r"|stuck in (a|the|an) (lift|elevator)|(lift|elevator) (is )?stuck"
     # water
-    r"|water is (rising|coming in|up to)|rising fast|is underwater|are underwater|under water"
+    r"|water is (rising|coming in|up to|pouring in)|pouring into|rising fast|is underwater"
+    r"|are underwater|under water"
     r"|(up to|reached) (my|our|the) (knee|waist|chest|neck|door|window)"
     r"|(is|are|am|s) drowning|(someone|somebody|kid|child|man|woman|boy|girl) drowning"
     r"|in the water|fell (in|into|through)|swept away|being swept|went under"
@@ -137,8 +139,8 @@ _EN_QUESTION = re.compile(
     r"|should we|should you|how do|how does|how to|how can|how should|how long|how much|how many"
     r"|what should|what do|what to do|is it safe|is it ok|can i|can you|can we|what is|what are"
     r"|what does|after|difference|prevent|prevention|avoid|safety|someone who|a person who)\b")
-_EN_NOW = re.compile(r"\b(right now|now|currently|at the moment|hurry|quick|quickly|urgent|asap"
-                     r"|as soon as possible)\b")
+_EN_NOW = re.compile(r"\b(right now|now|still|since|currently|at the moment|hurry|quick|quickly"
+                     r"|urgent|asap|as soon as possible)\b")
 # "I" and "we" inside a question ("how do I", "can we", "how should I help") are generic, not
 # a resident in it.
 _EN_FIRST_PERSON = re.compile(
@@ -148,7 +150,8 @@ _EN_FIRST_PERSON = re.compile(
 # A story that has ended ("幸好有人及时扑灭了", "luckily nobody was hurt") is told afterwards.
 _ZH_OVER = re.compile(r"幸好|好在|幸亏|还好没|扑灭了|已经灭了|已经没事|没事了|救出来了|已经出来了")
 _EN_OVER = re.compile(r"\b(luckily|thankfully|fortunately|no one was hurt|nobody was hurt"
-                      r"|was put out|were rescued|got out safely|is fine now)\b")
+                      r"|was put out|were rescued|got out safely|(is|are|am) (fine|ok|okay) now"
+                      r"|yesterday|last (night|week|month|year)|\w+ ago|the other day)\b")
 
 # Cue words English typos are corrected to (trappd -> trapped).
 _EN_CUE_WORDS = (
@@ -220,7 +223,8 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         "distress": _find_phrase(_ZH_DISTRESS, text, sound) or _EN_DISTRESS.search(fixed),
         "situation": _find_phrase(_ZH_SITUATION, text, sound) or _EN_SITUATION.search(fixed),
         "question": _ZH_QUESTION.search(text) or _EN_QUESTION.search(fixed),
-        "now": _ZH_NOW.search(text) or _EN_NOW.search(fixed),
+        # "现在没事了" and "he is fine now" say the danger is over, not that it is happening.
+        "now": _ZH_NOW.search(_ZH_OVER.sub(" ", text)) or _EN_NOW.search(_EN_OVER.sub(" ", fixed)),
         "first_person": _ZH_FIRST_PERSON.search(text) or _EN_FIRST_PERSON.search(fixed),
         "over": _ZH_OVER.search(text) or _EN_OVER.search(fixed),
     }

@@ -46,6 +46,10 @@ TYPOS_AND_DIALECT = [
     "水仲喺度漲 我哋俾水困咗喺二樓",  # water still rising, trapped on the first floor
     "楼在晃 灯也在摇 我们在十二楼",
     "my wife slipped in the bath and now she's not moving",
+    "阿爸暈咗 叫極都唔醒",                # dad fainted, won't wake however we call
+    "個細路跌咗落水塘 仲喺度掙扎",       # the child fell into the pond, still struggling
+    "BB食嘢哽親 唞唔到氣",                # the baby is choking, can't breathe
+    "the river is pouring into the ground floor and grandma is still down there",
 ]
 ASKING_AHEAD = [
     "how do I escape a house fire",
@@ -74,6 +78,8 @@ ASKING_AHEAD = [
     "見到有人遇溺 應該點救佢",
     "地震后被埋在下面怎么让外面的人知道",
     "上个月楼下厨房着火了 幸好消防及时扑灭了 我想知道老房子怎么防火",
+    "my uncle collapsed at a wedding last month, thankfully he is fine now, is cpr worth learning",
+    "we were trapped in the lift for two hours yesterday, who is responsible for maintenance",
 ]
 
 
