@@ -140,7 +140,11 @@ _TEXT_SPEAK = {
     "pic": "picture", "okay": "ok",
 }
 # A letter joined to a word by a hyphen is one word: e-bike and ebike, e-scooter and escooter.
-_LETTER_COMPOUND = re.compile(r"(?<![\w'-])([a-z])-(?=[a-z]{3})")
+_LETTER_COMPOUND = re.compile("(?<![\\w'\u2010-\u2013-])([a-z])[\u2010-\u2013-](?=[a-z]{3})")
+# Latin letters with accents (café, pinyin with tone marks) are compared without them.
+_ACCENTED = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
+# Marks typed for an apostrophe (‘ ’ ʼ `) are one.
+_APOSTROPHES = str.maketrans("\u2018\u2019\u02bc`", "'" * 4)
 _TEXT_SPEAK_RE = re.compile(r"\b(" + "|".join(map(re.escape, _TEXT_SPEAK)) + r")\b")
 
 
@@ -191,8 +195,10 @@ def _fold_once(text: str) -> str:
     if not text.isprintable():
         text = "".join(ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\n\t")
     text = text.lower()
-    if "'" in text or "\u2019" in text:
-        text = text.replace("\u2019", "'")
+    if not text.isascii() and _ACCENTED.search(text):
+        text = _ACCENTED.sub(_without_accent, text)
+    text = text.translate(_APOSTROPHES)
+    if "'" in text:
         for pattern, repl in _CONTRACTIONS:
             text = pattern.sub(repl, text)
     if _CJK.search(text):
@@ -202,6 +208,11 @@ def _fold_once(text: str) -> str:
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     text = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], text)
     return _SPACES.sub(" ", text).strip()
+
+
+def _without_accent(found: re.Match[str]) -> str:
+    decomposed = unicodedata.normalize("NFKD", found.group())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def normalise(text: str) -> str:

@@ -34,6 +34,9 @@ from quickresponse.textnorm import (
     ("shud u turn off the gas thru the valve", "should you turn off the gas through the valve"),
     ("  Fire\u200b  EXTINGUISHER\t\n", "fire extinguisher"),    # zero-width space, case
     ("🔥🔥 着火了!!!", "着火了"),                              # emoji and punctuation
+    ("Café FIRE, naïve", "cafe fire naive"),                   # accents
+    ("I‘m stuck, don`t know", "i am stuck do not know"),       # other apostrophes
+    ("e‑bike e–scooter", "ebike escooter"),                    # other hyphens
 ])
 def test_normalise_folds_what_residents_type(typed: str, folded: str) -> None:
     assert normalise(typed) == folded
