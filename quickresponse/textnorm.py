@@ -421,7 +421,7 @@ _WORD_FORMS = {
     "grandma": "grandmother", "granny": "grandmother", "grandpa": "grandfather",
     "grandad": "grandfather", "granddad": "grandfather", "lift": "elevator",
     "apartment": "flat", "electricity": "power",
-    "escooter": "ebike", "fireman": "firefighter", "firemen": "firefighter",
+    "escooter": "ebike", "fireman": "firefighter", "firemen": "firefighter", "prep": "prepare",
 }
 
 
