@@ -197,9 +197,14 @@ _OFF_TOPIC = re.compile(
 # for a forecast, not for safety advice; unless they also ask what to do, they are out of scope.
 _FORECAST = re.compile(
     r"天气预报|天气怎么样|天气如何|(今天|明天|后天|这周|周末|下周|今晚|明早|这几天|最近|未来)\S{0,8}"
-    r"(天气|下雨吗|下雨不|下雪吗|下雪不|会不会下|会下雨|会下雪|气温|温度|几度|多少度|冷不冷|热不热)"
+    r"(天气|下雨吗|下雨不|下雪吗|下雪不|会不会下|会下雨|会下雪|气温|温度|几度|多少度|冷不冷|热不热"
+    r"|会不会(下|刮|有)?\S{0,2}(雨|雪|风|冰雹|雾霾|沙尘|冷|热)|有(暴雨|大风|台风|冰雹|雾霾|沙尘暴?)吗"
+    r"|(很|好)?(冷|热)吗|空气(质量)?(怎么样|好吗|好不好))"
     r"|\b(weather (forecast|today|tomorrow|this week|this weekend|like|be|in)|what is the weather"
-    r"|how is the weather|will it (rain|snow|be (hot|cold|windy))|is it going to (rain|snow)"
+    r"|how is the weather|will it (rain|snow|storm|be (hot|cold|windy|stormy))"
+    r"|is it going to (rain|snow|storm|be (hot|cold|windy|stormy))"
+    r"|will there be (a |an )?(typhoon|storm|rainstorm|sandstorm|snowstorm|hail)"
+    r"|air quality (today|tomorrow|this week)"
     r"|temperature (today|tomorrow|this week)|how (hot|cold) (will it be|is it going to be))\b")
 # A sick or hurt animal is a question for a vet, whatever disease or injury it names.
 _ANIMAL = re.compile(
@@ -214,7 +219,7 @@ _SUM_WORDS = re.compile(
     r"\d+ ?(plus|minus|times|divided by|multiplied by|加上?|减去?|乘以?|除以) ?\d+|等于(几|多少)"
     r"|\bequals?\b")
 _ADVICE = re.compile(
-    r"怎么|如何|注意|准备|应该|要不要|能不能|可以|安全|危险|防|躲|带什么|预警"
+    r"怎么(?!样)|如何|注意|准备|应该|要不要|要\S{0,4}吗|能不能|可以|安全|危险|防|躲|带什么|预警"
     r"|\b(how (do|to|can|should)|what (should|to do)|safe|dangerous|prepare|tips|should (i|we)"
     r"|can (i|we)|do (i|we) need|warning|alert)\b")
 

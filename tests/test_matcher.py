@@ -119,6 +119,7 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "你係咪機器人嚟㗎", "食咗飯未呀", "what time is it now", "今天是星期几", "恒指今日升咗幾多",
     "地铁几点收车", "my cat is sick and not eating", "家里的狗狗拉肚子了",
     "what's 110 + 120", "119乘以2等于多少", "what is 7 plus 5",
+    "聽日會唔會打風", "will there be a typhoon this week", "明天空气质量怎么样", "今天有雾霾吗",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
@@ -130,6 +131,15 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
 def test_a_forecast_question_that_asks_what_to_do_is_in_scope(matcher: Matcher) -> None:
     result = matcher.match("明天有特大暴雨 家里要准备什么")
     assert result.entry_id == "rainstorm-prepare"
+
+
+@pytest.mark.parametrize("message", [
+    "今晚有大风吗 窗台上的东西要拿进来吗", "明天会下雪吗 开车要注意什么",
+    "will there be a storm tonight, should we tie down the bikes",
+])
+def test_a_forecast_question_with_a_safety_question_gets_topics(
+        matcher: Matcher, message: str) -> None:
+    assert matcher.match(message).reason != "off_topic"
 
 
 def test_an_urgent_message_gets_its_topic_and_the_urgent_flag(matcher: Matcher) -> None:
