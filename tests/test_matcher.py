@@ -26,6 +26,7 @@ from quickresponse.textnorm import normalise
 
 DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 OWN_SET = Path(__file__).resolve().parent / "data" / "heldout_own.jsonl"
+VARIANTS_SET = Path(__file__).resolve().parent / "data" / "heldout_variants.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def test_dev_set_meets_the_targets(matcher: Matcher) -> None:
 
 
 def test_own_held_out_set_stays_at_the_measured_level(matcher: Matcher) -> None:
-    # Measured 93.7% top-1, 96.7% rejected, 100% urgent recall, 0.4% false alarms; the bounds
+    # Measured 94.6% top-1, 96.7% rejected, 100% urgent recall, 0.0% false alarms; the bounds
     # leave a small margin so a harmless knowledge-base edit does not fail the build.
     report = evaluate_file(OWN_SET, matcher)
     assert len(report.outcomes) >= 150
@@ -58,6 +59,23 @@ def test_own_held_out_set_stays_at_the_measured_level(matcher: Matcher) -> None:
     assert report.false_alarms().value <= 0.03, report.false_alarms()
     for lang in ("zh", "en"):
         assert report.top1(lang).value >= 0.85, (lang, report.top1(lang))
+
+
+def test_variants_held_out_set_stays_at_the_measured_level(matcher: Matcher) -> None:
+    # Residents' styles: traditional characters, Cantonese, zh/en mixed in one message, typos,
+    # paraphrases, stories, two-word queries, emergencies and near-miss chit-chat. Measured
+    # 96.1% top-1 (zh 97.2%, en 92.8%), 100% rejected, 100% urgent recall, 0.3% false alarms.
+    report = evaluate_file(VARIANTS_SET, matcher)
+    assert len(report.outcomes) >= 300
+    assert report.top1().value >= 0.93, report.top1()
+    assert report.top1("zh").value >= 0.94, report.top1("zh")
+    assert report.top1("en").value >= 0.88, report.top1("en")
+    assert report.rejected().value >= 0.94, report.rejected()
+    assert report.urgent_recall().value >= 0.95, report.urgent_recall()
+    assert report.false_alarms().value <= 0.02, report.false_alarms()
+    kinds = report.by_kind()
+    for kind in ("traditional", "cantonese", "mixed", "typo"):
+        assert kinds[kind].value >= 0.88, (kind, kinds[kind])
 
 
 # ---- what a resident types ----------------------------------------------------------------------
