@@ -88,10 +88,13 @@ _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 
 # ---- English ---------------------------------------------------------------------------------
 
+# "help me with my homework", "I need help choosing a mask": help with a task is no distress.
 _EN_DISTRESS = re.compile(
     r"\b(help (me|us|please)|please help|someone help|somebody help|sos|mayday"
     r"|call (an|the) ambulance|send (help|an ambulance|someone)|we need help|i need help"
-    r"|need help now|kill myself|end my life|want to die|do not want to live|going to jump)\b")
+    r"|need help now|kill myself|end my life|want to die|do not want to live|going to jump)\b"
+    r"(?!( me| us)? (with|to|find|understand|choose|choosing|pick|write|learn|fix|make|decide"
+    r"|plan)\b)")
 
 _EN_SITUATION = re.compile(
     r"\b("

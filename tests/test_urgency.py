@@ -80,6 +80,7 @@ ASKING_AHEAD = [
     "上个月楼下厨房着火了 幸好消防及时扑灭了 我想知道老房子怎么防火",
     "my uncle collapsed at a wedding last month, thankfully he is fine now, is cpr worth learning",
     "we were trapped in the lift for two hours yesterday, who is responsible for maintenance",
+    "can someone help me with a fire drill plan for our office",
 ]
 
 
