@@ -21,6 +21,16 @@ class Conversation:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """A conversation read before it is needed (with the update's id, in one transaction)."""
+
+    key: str
+    conversation: Conversation | None
+    # The store's count of writes when it was read: any write since makes it stale.
+    writes: int
+
+
 def conversation_key(chat_id: int, user_id: int) -> str:
     return f"{chat_id}:{user_id}"
 
@@ -40,10 +50,24 @@ class ConversationStore:
         # Every message is routed by its conversation: the reads of messages handled together
         # share one query. A read starts after the same user's previous update was handled
         # (updates of one user in one chat are handled in order), so it sees what that one set.
-        self._reading = db.batcher(self._read)
+        self._reading = db.batcher(self._read, order=2)
+        # Writes this process made (set and clear, done or failed), to tell a stale read-ahead.
+        self._writes = 0
 
-    async def get(self, chat_id: int, user_id: int) -> Conversation | None:
-        return await self._reading.submit(conversation_key(chat_id, user_id))
+    async def get(self, chat_id: int, user_id: int, *,
+                  ahead: ReadAhead | None = None) -> Conversation | None:
+        """The user's flow in this chat; ``ahead``, if this process wrote no conversation since
+        it was read (else it is read again)."""
+        key = conversation_key(chat_id, user_id)
+        if ahead is not None and ahead.key == key and ahead.writes == self._writes:
+            return ahead.conversation
+        return await self._reading.submit(key)
+
+    async def read_ahead(self, chat_id: int, user_id: int) -> ReadAhead:
+        """Read now what a later :meth:`get` in the same update will want."""
+        writes = self._writes
+        key = conversation_key(chat_id, user_id)
+        return ReadAhead(key, await self._reading.submit(key), writes)
 
     async def _read(self, session: AsyncSession, keys: list[str]) -> list[Conversation | None]:
         rows = (await session.exec(_READ, params={"keys": sorted(set(keys))})).all()
@@ -65,7 +89,10 @@ class ConversationStore:
             row.updated_at = self._clock.now()
             session.add(row)
 
-        await self._db.run(work)
+        try:
+            await self._db.run(work)
+        finally:
+            self._writes += 1
 
     async def clear(self, chat_id: int, user_id: int) -> bool:
         """End the flow; return whether there was one."""
@@ -78,7 +105,10 @@ class ConversationStore:
             await session.delete(row)
             return True
 
-        return await self._db.run(work)
+        try:
+            return await self._db.run(work)
+        finally:
+            self._writes += 1
 
     async def all_in_flow(self, flow: str) -> list[tuple[str, Conversation]]:
         async def work(session):  # type: ignore[no-untyped-def]

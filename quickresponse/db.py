@@ -4,19 +4,19 @@ One :class:`Database` per process, built by :func:`open_database`. SQLite (aiosq
 embedded default, PostgreSQL (asyncpg) the production database; both run the same alembic
 migrations from ``migrations/``.
 
-Work that every message does (recording its update id, reading the resident's conversation,
-logging the question) goes through a :class:`Batcher`: the messages handled at the same moment
-share one transaction instead of paying for one each.
+Work that every message does (taking its update id, reading the resident's conversation,
+logging the question) goes through a :class:`Batcher`: what the messages handled at the same
+moment need is done in one shared transaction instead of one transaction each.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -75,7 +75,7 @@ class Database:
         self._sessions = async_sessionmaker(
             self.engine, class_=AsyncSession, expire_on_commit=False
         )
-        self._batchers: list[Batcher] = []  # type: ignore[type-arg]
+        self._transactions = _SharedTransactions(self)
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,12 +114,10 @@ class Database:
             delay *= 3
         raise AssertionError("unreachable")
 
-    def batcher(self, work: BatchWork[ItemT, ResultT], *,
-                max_items: int = 200) -> Batcher[ItemT, ResultT]:
-        """A :class:`Batcher` for ``work``, drained by :meth:`close`."""
-        batcher = Batcher(self, work, max_items=max_items)
-        self._batchers.append(batcher)
-        return batcher
+    def batcher(self, work: BatchWork[ItemT, ResultT], *, order: int) -> Batcher[ItemT, ResultT]:
+        """A :class:`Batcher` for ``work``; ``order`` places its work in a shared transaction
+        (lower first; writes before reads, so that SQLite takes its write lock first)."""
+        return Batcher(self._transactions, work, order)
 
     async def upgrade(self, revision: str = "heads") -> None:
         """Apply pending migrations (alembic runs its own event loop, so in a thread)."""
@@ -138,35 +136,55 @@ class Database:
 
     async def close(self) -> None:
         # A graceful stop loses nothing that was handed to a batcher.
-        for batcher in self._batchers:
-            await batcher.drain()
+        await self._transactions.drain()
         await self.engine.dispose()
 
 
 class Batcher(Generic[ItemT, ResultT]):
-    """Group commit: the items of concurrent callers done in one transaction.
+    """One kind of batched work (``work`` does a list of items in a session); its items are done
+    in the database's next shared transaction (see :class:`_SharedTransactions`)."""
 
-    A caller submits an item and waits for its own result. While a batch's transaction runs,
-    the items submitted meanwhile wait together for the next one, so under load one transaction
-    serves many messages, and a lone message is not delayed (its batch starts at the next turn
-    of the event loop). Each batch runs through :meth:`Database.run` (retried when the database
-    is briefly away); when it fails, every caller in it gets the error (``StorageUnavailable``
-    after the retries), as each would have from a transaction of its own.
-    """
-
-    def __init__(self, db: Database, work: BatchWork[ItemT, ResultT], *,
-                 max_items: int = 200) -> None:
-        self._db = db
-        self._work = work
-        self._max_items = max_items
-        self._pending: list[tuple[ItemT, asyncio.Future[ResultT]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+    def __init__(self, transactions: _SharedTransactions, work: BatchWork[ItemT, ResultT],
+                 order: int) -> None:
+        self._transactions = transactions
+        self.work = work
+        self.order = order
 
     async def submit(self, item: ItemT) -> ResultT:
-        """Do ``item`` in the next batch; return its result once that batch has committed."""
+        """Do ``item`` in the next shared transaction; return its result once committed."""
+        return await self._transactions.submit(self, item)  # type: ignore[no-any-return]
+
+
+_Waiting = list[tuple[Any, "asyncio.Future[Any]"]]
+
+
+class _SharedTransactions:
+    """Group commit: the items of concurrent callers, of every batcher, in one transaction.
+
+    A caller submits an item and waits for its own result. While a transaction runs, the items
+    submitted meanwhile wait together for the next one, so under load one transaction serves
+    many messages, and a lone message is not delayed (its transaction starts at the next turn
+    of the event loop). Within a transaction the batchers' work runs in their ``order``, the
+    same in every process, so that two processes take row locks in the same order and cannot
+    deadlock.
+
+    Each transaction runs through :meth:`Database.run` (retried when the database is briefly
+    away); when it fails with ``StorageUnavailable`` every caller in it gets that, as each
+    would have from a transaction of its own. Any other failure is narrowed down: each
+    batcher's items are tried again in a transaction of their own, so one kind of work cannot
+    fail another.
+    """
+
+    def __init__(self, db: Database, max_items: int = 200) -> None:
+        self._db = db
+        self._max_items = max_items
+        self._pending: dict[Batcher[Any, Any], _Waiting] = {}
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def submit(self, batcher: Batcher[Any, Any], item: Any) -> Any:
         loop = asyncio.get_running_loop()
-        result: asyncio.Future[ResultT] = loop.create_future()
-        self._pending.append((item, result))
+        result: asyncio.Future[Any] = loop.create_future()
+        self._pending.setdefault(batcher, []).append((item, result))
         if self._flushing is None:
             self._flushing = loop.create_task(self._flush())
         return await result
@@ -179,34 +197,65 @@ class Batcher(Generic[ItemT, ResultT]):
     async def _flush(self) -> None:
         try:
             while self._pending:
-                batch = self._pending[:self._max_items]
-                del self._pending[:self._max_items]
+                batch: dict[Batcher[Any, Any], _Waiting] = {}
+                for batcher in sorted(self._pending, key=lambda b: b.order):
+                    waiting = self._pending[batcher]
+                    batch[batcher] = waiting[:self._max_items]
+                    del waiting[:self._max_items]
+                    if not waiting:
+                        del self._pending[batcher]
                 await self._run(batch)
         finally:
             self._flushing = None
             # Only if this task was cancelled: nobody may be left waiting for good.
-            for _item, waiting in self._pending:
-                waiting.cancel()
+            for waiting in self._pending.values():
+                for _item, result in waiting:
+                    result.cancel()
             self._pending.clear()
 
-    async def _run(self, batch: list[tuple[ItemT, asyncio.Future[ResultT]]]) -> None:
-        items = [item for item, _ in batch]
+    async def _run(self, batch: dict[Batcher[Any, Any], _Waiting]) -> None:
+        async def work(session: AsyncSession) -> list[list[Any]]:
+            done = []
+            for batcher, waiting in batch.items():
+                results = list(await batcher.work(session, [item for item, _ in waiting]))
+                if len(results) != len(waiting):
+                    raise AssertionError("a batch's work returns one result per item")
+                done.append(results)
+            return done
+
         try:
-            results = list(await self._db.run(lambda session: self._work(session, items)))
-            if len(results) != len(batch):
-                raise AssertionError("a batch's work returns one result per item")
-        except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
-            for _item, waiting in batch:
-                if not waiting.done():
-                    waiting.set_exception(exc)
+            done = await self._db.run(work)
+        except StorageUnavailable as exc:
+            _settle(batch.values(), exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - handed to the callers, narrowed down first
+            if len(batch) == 1:
+                _settle(batch.values(), exc)
+                return
+            log.warning("a shared transaction failed (%s); its kinds of work go one by one",
+                        type(exc).__name__)
+            for batcher, waiting in batch.items():
+                await self._run({batcher: waiting})
             return
         except BaseException:
-            for _item, waiting in batch:
-                waiting.cancel()
+            _settle(batch.values(), None)
             raise
-        for (_item, waiting), result in zip(batch, results, strict=True):
-            if not waiting.done():
-                waiting.set_result(result)
+        for waiting, results in zip(batch.values(), done, strict=True):
+            for (_item, result), value in zip(waiting, results, strict=True):
+                if not result.done():
+                    result.set_result(value)
+
+
+def _settle(batches: Iterable[_Waiting], error: BaseException | None) -> None:
+    """Hand ``error`` to everyone waiting (None: they are cancelled)."""
+    for waiting in batches:
+        for _item, result in waiting:
+            if result.done():
+                continue
+            if error is None:
+                result.cancel()
+            else:
+                result.set_exception(error)
 
 
 def sqlite_path(url: str) -> Path | None:

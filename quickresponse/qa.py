@@ -124,7 +124,7 @@ class QAService:
         self._default_lang = default_lang
         self.warnings = warnings
         # Questions asked at the same moment are logged (and their askers touched) together.
-        self._logging = db.batcher(self._log) if db is not None else None
+        self._logging = db.batcher(self._log, order=1) if db is not None else None
 
     def reply_for(self, text: str, *, lang: str | None = None,
                   warnings: Sequence[ActiveWarning] = ()) -> Reply:

@@ -26,7 +26,8 @@ class UpdateLog:
             .on_conflict_do_nothing(index_elements=["update_id"])
             .returning(table.c.update_id)
         )
-        self._taking = db.batcher(self._take)
+        # First in a shared transaction: every process takes these row locks before any other.
+        self._taking = db.batcher(self._take, order=0)
 
     async def first_time(self, update_id: int) -> bool:
         """Record ``update_id``; False when some process already took it."""

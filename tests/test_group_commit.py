@@ -12,6 +12,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import col, select
 
 from quickresponse.conversations import Conversation
@@ -146,3 +147,46 @@ async def test_a_graceful_stop_commits_every_question_handed_over(services, sett
         assert len(await logged(db, residents)) == len(residents)
     finally:
         await db.close()
+
+
+# -- shared transactions -----------------------------------------------------------------------
+
+async def test_a_question_costs_two_transactions(app, services):
+    """The update id is taken and the conversation read in one; the asker touched and the
+    question logged in the other."""
+    # The first question also reads which warnings are in force (then not for a while).
+    await app.process_update(message_update(app.bot, QUESTION, user_id=8200))
+    commits: list[int] = []
+    event.listen(services.db.engine.sync_engine, "commit", lambda conn: commits.append(1))
+    await app.process_update(message_update(app.bot, QUESTION, user_id=8201))
+    assert len(commits) == 2
+    assert len(await logged(services.db, [8201])) == 1
+
+
+async def test_one_kind_of_work_failing_does_not_fail_the_others_in_its_transaction(db_url):
+    db = Database(db_url)
+
+    async def count(session, items):  # type: ignore[no-untyped-def]
+        return [len(item) for item in items]
+
+    async def broken(session, items):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug in one kind of work")
+
+    good, bad = db.batcher(count, order=0), db.batcher(broken, order=1)
+    try:
+        results = await asyncio.gather(good.submit("ab"), bad.submit("x"), good.submit("abc"),
+                                       return_exceptions=True)
+    finally:
+        await db.close()
+    assert results[0] == 2 and results[2] == 3
+    assert isinstance(results[1], ValueError)
+
+
+async def test_a_conversation_read_ahead_is_read_again_after_a_write(services):
+    conversations = services.conversations
+    ahead = await conversations.read_ahead(8301, 8301)
+    assert ahead.conversation is None
+    assert await conversations.get(8301, 8301, ahead=ahead) is None
+    await conversations.set(8301, 8301, Conversation("test-flow", "describe"))
+    found = await conversations.get(8301, 8301, ahead=ahead)
+    assert found is not None and found.step == "describe"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Iterable
@@ -49,6 +50,8 @@ HANDLER_MODULES: tuple[str, ...] = (
     "quickresponse.telegram.alerts",
 )
 ROUTER_GROUP = 50
+# What route_message takes: plain text, locations and photos.
+ROUTED = (filters.TEXT & ~filters.COMMAND) | filters.LOCATION | filters.PHOTO
 
 
 class HandlerModule(Protocol):
@@ -95,13 +98,7 @@ def build_application(
     app.add_handler(TypeHandler(Update, skip_duplicate_update), group=-100)
     for module in handler_modules():
         module.register(app)
-    app.add_handler(
-        MessageHandler(
-            (filters.TEXT & ~filters.COMMAND) | filters.LOCATION | filters.PHOTO,
-            route_message,
-        ),
-        group=ROUTER_GROUP,
-    )
+    app.add_handler(MessageHandler(ROUTED, route_message), group=ROUTER_GROUP)
     # Same group as the modules' button handlers, added last: only presses none of them took.
     app.add_handler(CallbackQueryHandler(reject_unknown_button))
     app.add_error_handler(handle_error)  # type: ignore[arg-type]
@@ -115,8 +112,17 @@ async def register_commands(app: QRApplication) -> None:
 
 async def skip_duplicate_update(update: Update, context: QRContext) -> None:
     """Stop here if this update id was already taken (by this or another process)."""
+    services = context.services
+    user, chat = update.effective_user, update.effective_chat
     try:
-        first = await context.services.updates.first_time(update.update_id)
+        if user is not None and chat is not None and ROUTED.check_update(update):
+            # The message will be routed by its conversation: read it in the transaction that
+            # takes the id (one round trip per message, not two).
+            first, context.conversation_ahead = await asyncio.gather(
+                services.updates.first_time(update.update_id),
+                services.conversations.read_ahead(chat.id, user.id))
+        else:
+            first = await services.updates.first_time(update.update_id)
     except StorageUnavailable:
         # Without the database a redelivery can't be recognised; handling it beats losing it.
         log.warning("update log unavailable; handling the update without the duplicate check")
@@ -135,7 +141,8 @@ async def route_message(update: Update, context: QRContext) -> None:
         return
     kind = "text" if message.text else "location" if message.location else "photo"
     try:
-        conversation = await context.services.conversations.get(chat.id, user.id)
+        conversation = await context.services.conversations.get(
+            chat.id, user.id, ahead=context.conversation_ahead)
     except StorageUnavailable:
         if kind != "text" or chat.type != chat.PRIVATE:
             raise

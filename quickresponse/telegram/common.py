@@ -11,7 +11,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
-from quickresponse.conversations import Conversation
+from quickresponse.conversations import Conversation, ReadAhead
 from quickresponse.errors import QuickResponseError, StorageUnavailable
 from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
 from quickresponse.telegram.commands import Menus
@@ -34,6 +34,9 @@ class BotData:
 
 class QRContext(CallbackContext[ExtBot, dict, dict, BotData]):
     """The context every handler gets: ``context.services`` is the one way to the core."""
+
+    # A routed message's conversation, read with its update id (app.skip_duplicate_update).
+    conversation_ahead: ReadAhead | None = None
 
     @property
     def services(self) -> Services:
