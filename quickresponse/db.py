@@ -192,7 +192,8 @@ class _SharedTransactions:
     async def drain(self) -> None:
         """Wait until everything submitted so far has been done."""
         while self._flushing is not None:
-            await asyncio.shield(self._flushing)
+            # Its callers get its errors; waiting for it must not raise them here.
+            await asyncio.wait({self._flushing})
 
     async def _flush(self) -> None:
         try:
