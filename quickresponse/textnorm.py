@@ -104,14 +104,18 @@ _DIALECT = {**_CANTONESE, **_REGIONAL}
 # Traditional-only dialect forms that zhconv would fold into an ambiguous simplified character
 # (係 -> 系 as in 联系), so they are mapped before conversion.
 _CANTONESE_TRADITIONAL = {"係唔係": "是不是", "係咪": "是不是", "係": "是"}
-_DIALECT_RE = re.compile("|".join(sorted(map(re.escape, _DIALECT), key=len, reverse=True)))
+# The look-ahead lets the search skip at once past characters that start no form.
+_DIALECT_RE = re.compile(
+    "(?=[" + "".join(sorted({re.escape(key[0]) for key in _DIALECT})) + "])(?:"
+    + "|".join(sorted(map(re.escape, _DIALECT), key=len, reverse=True)) + ")")
 # Words that are Cantonese only before or after certain characters: 点 before a verb is "how"
 # (点用, 点报警) but not in 一点, 几点, 地点 or 点火; 仲 is "still" but not in 仲裁 or 仲夏.
 _CANTONESE_CONTEXT = (
-    (re.compile("(?<![0-9零一二两三四五六七八九十几半钟地重特优缺终起焦观景早晚快慢多少有差要标据热])"
-                "点(?=[做用帮处整搞去走逃救报申知看睇止医洗消保防准找揾收储出返回行避躲应求]|小心)"),
+    ("点", re.compile(
+        "(?<![0-9零一二两三四五六七八九十几半钟地重特优缺终起焦观景早晚快慢多少有差要标据热])"
+        "点(?=[做用帮处整搞去走逃救报申知看睇止医洗消保防准找揾收储出返回行避躲应求]|小心)"),
      "怎么"),
-    (re.compile("(?<![伯昆])仲(?![裁夏秋春冬介])"), "还"),
+    ("仲", re.compile("(?<![伯昆])仲(?![裁夏秋春冬介])"), "还"),
 )
 _CANTONESE_TRAD_RE = re.compile(
     "|".join(sorted(map(re.escape, _CANTONESE_TRADITIONAL), key=len, reverse=True)))
@@ -142,6 +146,7 @@ _TEXT_SPEAK = {
 }
 # A letter joined to a word by a hyphen is one word: e-bike and ebike, e-scooter and escooter.
 _LETTER_COMPOUND = re.compile("(?<![\\w'\u2010-\u2013-])([a-z])[\u2010-\u2013-](?=[a-z]{3})")
+_DASHES = re.compile("[\u2010-\u2013]")
 # Latin letters with accents (café, pinyin with tone marks) are compared without them.
 _ACCENTED = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
 # Marks typed for an apostrophe (‘ ’ ʼ `) are one.
@@ -205,7 +210,8 @@ def _fold_once(text: str) -> str:
     if _CJK.search(text):
         text = _CANTONESE_TRAD_RE.sub(lambda m: _CANTONESE_TRADITIONAL[m.group()], text)
         text = _fold_dialect(to_simplified(text))
-    text = _LETTER_COMPOUND.sub(r"\1", text)
+    if "-" in text or _DASHES.search(text):
+        text = _LETTER_COMPOUND.sub(r"\1", text)
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     text = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], text)
     return _SPACES.sub(" ", text).strip()
@@ -325,8 +331,9 @@ def _fold_chinese(text: str) -> str:
 def _fold_dialect(simplified: str) -> str:
     """Cantonese, Taiwan and Hong Kong written forms to mainland Mandarin, in simplified text."""
     text = _DIALECT_RE.sub(lambda m: _DIALECT[m.group()], simplified)
-    for pattern, mandarin in _CANTONESE_CONTEXT:
-        text = pattern.sub(mandarin, text)
+    for char, pattern, mandarin in _CANTONESE_CONTEXT:
+        if char in text:
+            text = pattern.sub(mandarin, text)
     return text
 
 
