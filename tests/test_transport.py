@@ -223,3 +223,23 @@ async def test_a_broadcast_through_the_production_application_reaches_everyone_o
     assert sorted(delivered) == sorted(set(range(3001, 3041)) - {3013}), "each exactly once"
     assert flooded == {3007, 3021}
     assert (stats.sent, stats.blocked) == (39, 1)
+
+
+def test_the_proxy_comes_from_the_environment_once_per_host(monkeypatch):
+    from quickresponse.telegram.transport import _proxy_for
+
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "no_proxy", "ALL_PROXY",
+                 "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    _proxy_for.cache_clear()
+    try:
+        assert _proxy_for("api.telegram.org") == "http://proxy.example:3128"
+        assert _proxy_for("127.0.0.1") is None
+        monkeypatch.delenv("HTTPS_PROXY")
+        assert _proxy_for("api.telegram.org") == "http://proxy.example:3128"  # read once
+        _proxy_for.cache_clear()
+        assert _proxy_for("api.telegram.org") is None
+    finally:
+        _proxy_for.cache_clear()

@@ -26,8 +26,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+import urllib.request
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -85,7 +87,8 @@ class AiohttpRequest(BaseRequest):
             # Telegram sets no cookies; a real jar would be consulted on every answer.
             cookie_jar=aiohttp.DummyCookieJar(),
             timeout=aiohttp.ClientTimeout(total=None),
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY, as httpx honours them
+            # Not trust_env: aiohttp would then read ~/.netrc and the proxy settings in a thread
+            # on every request (about 1 ms of CPU each); the proxy is read once instead.
         )
 
     async def shutdown(self) -> None:
@@ -132,15 +135,16 @@ class AiohttpRequest(BaseRequest):
         else:
             await self._slots.acquire()
         try:
+            proxy = _proxy_for(urlsplit(url).hostname or "")
             if body is None or len(body) <= CHUNK:
                 async with session.request(method, url, data=body, headers=headers,
-                                           timeout=timeout) as response:
+                                           timeout=timeout, proxy=proxy) as response:
                     return response.status, await response.read()
             async with asyncio.timeout(None) as deadline:
                 headers = {**(headers or {}), "Content-Length": str(len(body))}
                 pieces = _pieces(body, deadline, write_timeout, read_timeout)
                 async with session.request(method, url, data=pieces, headers=headers,
-                                           timeout=timeout) as response:
+                                           timeout=timeout, proxy=proxy) as response:
                     deadline.reschedule(None)
                     return response.status, await response.read()
         except TimeoutError as exc:
@@ -152,6 +156,16 @@ class AiohttpRequest(BaseRequest):
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {message}") from exc
         finally:
             self._slots.release()
+
+
+@functools.lru_cache(maxsize=16)
+def _proxy_for(host: str) -> str | None:
+    """The HTTP proxy for ``host`` from HTTPS_PROXY / HTTP_PROXY and NO_PROXY, read once per host
+    (the Bot API is one host)."""
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    proxies = urllib.request.getproxies()
+    return proxies.get("https") or proxies.get("http")
 
 
 @functools.lru_cache(maxsize=64)
