@@ -60,6 +60,9 @@ class QuestionLog(SQLModel, table=True):
     outcome: str = Field(sa_column=Column(String(16), nullable=False))
     # helpful | not_helpful | None
     feedback: str | None = Field(default=None, max_length=16)
+    # The first topic the resident opened from the answer's buttons: for "did you mean", their
+    # choice among the suggestions (migration 0005).
+    chosen_entry_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = utc_column()
 
 

@@ -230,6 +230,24 @@ class QAService:
 
         await self._db.run(work)
 
+    async def record_choice(self, user_id: int | None, question_id: int, entry_id: str) -> bool:
+        """Remember the first topic the asker opened from the buttons under the answer to their
+        question (for "did you mean", which suggestion was right). False when there is nothing
+        to record: someone else's or an unknown question, or a choice already made."""
+        assert self._db is not None
+        if not 0 < question_id < 2**31 or entry_id not in self.kb:
+            return False
+
+        async def work(session):  # type: ignore[no-untyped-def]
+            row = await session.get(QuestionLog, question_id)
+            if row is None or row.user_id != user_id or row.chosen_entry_id is not None:
+                return False
+            row.chosen_entry_id = entry_id
+            session.add(row)
+            return True
+
+        return bool(await self._db.run(work))
+
     async def gaps(self, *, days: int = 30, limit: int = 20) -> list[Gap]:
         """The most frequent questions that got no answer or a 'not helpful'."""
         assert self._db is not None

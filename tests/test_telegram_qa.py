@@ -293,6 +293,15 @@ async def test_near_miss_offers_did_you_mean_buttons(resident, fake_api, service
     assert "Thank you" in answer_of(calls).params["text"]
     (logged,) = await questions(services)
     assert logged.outcome == "suggested" and logged.feedback == "helpful"
+    # The resident's choice among the suggestions is kept: the first one opened.
+    assert logged.chosen_entry_id == "gas-leak"
+    other = [label for label, _ in topic_buttons if label != "🔹 Gas leak"]
+    if other:
+        await resident.press(answer, other[0][2:])
+        assert (await questions(services))[0].chosen_entry_id == "gas-leak"
+    # Someone else pressing the buttons of this answer (forged) records nothing.
+    assert not await services.qa.record_choice(RESIDENT + 1, logged.id, "home-fire")
+    assert not await services.qa.record_choice(RESIDENT, logged.id, "no-such-entry")
     assert_within_telegram_limits(fake_api, resident.presses)
 
 

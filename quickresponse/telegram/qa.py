@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from quickresponse.conversations import Conversation
-from quickresponse.errors import StaleAction, UnknownEntry
+from quickresponse.errors import StaleAction, StorageUnavailable, UnknownEntry
 from quickresponse.i18n import Lang, normalise_lang, t
 from quickresponse.knowledge import Entry
 from quickresponse.presenter import (
@@ -31,6 +33,8 @@ from quickresponse.telegram.common import (
     user_lang,
 )
 from quickresponse.telegram.subscriptions import subscription_offer
+
+log = logging.getLogger(__name__)
 
 COMMANDS: list[tuple[str, str]] = [
     ("start", "qa.cmd.start"),
@@ -173,6 +177,13 @@ async def open_entry(update: Update, context: QRContext) -> None:
     entry = _entry(context, entry_id)
     lang = await _button_lang(update, context)
     await query.answer()
+    if int(question_id):
+        user = update.effective_user
+        try:
+            await context.services.qa.record_choice(user.id if user else None,
+                                                    int(question_id), entry.id)
+        except StorageUnavailable:
+            log.warning("the resident's choice of topic was not recorded (database away)")
     await reply(update, render_entry(entry, lang),
                 keyboards.entry_keyboard(context.services.kb, entry, int(question_id), lang))
 
