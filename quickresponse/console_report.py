@@ -17,10 +17,10 @@ from quickresponse.i18n import Lang, html_to_text, normalise_lang, t
 from quickresponse.reports import EDITABLE, Consent, ReportDesk, ReportDraft, Step
 from quickresponse.ticket_presenter import (
     district_label,
-    local_time,
     render_draft,
     render_filed,
     render_nearby,
+    render_urgent_logged,
     routing_label,
 )
 from quickresponse.tickets.errors import NoDispatchDesk
@@ -232,15 +232,7 @@ async def log_urgent_call(console: Console, question_id: int, question: str) -> 
     except NoDispatchDesk:
         await report_question(console, question)
         return
-    ticket = outcome.ticket
-    key = "tickets.urgent.logged_dispatch" if services.city.is_dispatch(ticket.district_id) \
-        else "tickets.urgent.logged"
-    console.say("\n\n".join((
-        t(key, lang, number=ticket.number,
-          district=district_label(services.city, ticket.district_id, lang),
-          claim_due=local_time(ticket.claim_due, lang, services.city)),
-        t("tickets.urgent.still_call", lang),
-    )))
+    console.say(render_urgent_logged(outcome.ticket, services.city, lang))
 
 
 async def _run(console: Console, draft: ReportDraft, lang: Lang) -> None:

@@ -133,6 +133,18 @@ def render_filed(ticket: TicketView, city: City, lang: str) -> str:
     )
 
 
+def render_urgent_logged(ticket: TicketView, city: City, lang: str) -> str:
+    """What the resident reads once an urgent call is logged in one tap: where it went, by when
+    it is taken up, and that it does not replace 110 / 119 / 120."""
+    key = "tickets.urgent.logged_dispatch" if city.is_dispatch(ticket.district_id) \
+        else "tickets.urgent.logged"
+    return Html("\n\n".join((
+        t(key, lang, number=ticket.number, district=district_label(city, ticket.district_id, lang),
+          claim_due=local_time(ticket.claim_due, lang, city)),
+        t("tickets.urgent.still_call", lang),
+    )))
+
+
 def photos_progress(count: int, lang: str) -> str:
     return t("tickets.report.photo_added", lang, count=count, limit=MAX_REPORT_PHOTOS)
 

@@ -80,7 +80,6 @@ def build_application(
         .base_url(settings.bot_base_url)
         .base_file_url(settings.bot_file_url)
         .context_types(ContextTypes(context=QRContext, bot_data=BotData))
-        .post_init(register_commands)
         .concurrent_updates(OrderedUpdateProcessor(64))
     )
     if request is not None:

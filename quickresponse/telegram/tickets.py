@@ -46,12 +46,12 @@ from quickresponse.telegram.render import split_html
 from quickresponse.telegram.ticket_outbox import install_outbox
 from quickresponse.ticket_presenter import (
     district_label,
-    local_time,
     photos_progress,
     render_draft,
     render_filed,
     render_list,
     render_nearby,
+    render_urgent_logged,
     routing_label,
 )
 from quickresponse.tickets.errors import NoDispatchDesk
@@ -309,15 +309,8 @@ async def log_urgent_call(update: Update, context: QRContext) -> None:
     await _drop_urgent_button(update)
     await context.services.conversations.set(chat_id, user_id, Conversation(
         ADD_INFO_FLOW, "waiting", {"ticket_id": ticket.id, "lang": lang, "urgent": True}))
-    city = context.services.city
-    key = "tickets.urgent.logged_dispatch" if city.is_dispatch(ticket.district_id) \
-        else "tickets.urgent.logged"
-    text = "\n\n".join((
-        t(key, lang, number=ticket.number, district=district_label(city, ticket.district_id, lang),
-          claim_due=local_time(ticket.claim_due, lang, city)),
-        t("tickets.urgent.still_call", lang),
-        t("tickets.urgent.where", lang),
-    ))
+    text = render_urgent_logged(ticket, context.services.city, lang) + "\n\n" \
+        + t("tickets.urgent.where", lang)
     await _send(update, text, kb.urgent_follow_up_keyboard(lang))
 
 
