@@ -166,24 +166,26 @@ def to_simplified(text: str) -> str:
     if not _CJK.search(text):
         return text
     singles, stretches = _script_tables()
-    out = []
-    done = 0
-    for found in stretches.finditer(text):
-        out.append(text[done:found.start()].translate(singles))
-        stretch = found.group()
-        converted = _CONVERTED.get(stretch)
-        if converted is None:
-            converted = zhconv.convert(stretch, "zh-cn")
-            if len(_CONVERTED) < _CACHE_LIMIT:
-                _CONVERTED[stretch] = converted
-        out.append(converted)
-        done = found.end()
-    out.append(text[done:].translate(singles))
+    found = stretches.findall(text)
+    if not found:
+        return text.translate(singles)
+    # The stretches and the text between them (split finds what findall found), put back in
+    # turn: a whole knowledge base at once has tens of thousands of stretches.
+    out: list[str] = [""] * (2 * len(found) + 1)
+    out[0::2] = [between.translate(singles) for between in stretches.split(text)]
+    out[1::2] = [_CONVERTED.get(stretch) or _convert_stretch(stretch) for stretch in found]
     return "".join(out)
 
 
 _CONVERTED: dict[str, str] = {}
 _CACHE_LIMIT = 100_000
+
+
+def _convert_stretch(stretch: str) -> str:
+    converted: str = zhconv.convert(stretch, "zh-cn")
+    if len(_CONVERTED) < _CACHE_LIMIT:
+        _CONVERTED[stretch] = converted
+    return converted
 
 
 @lru_cache(maxsize=1)
@@ -268,13 +270,33 @@ _BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 
 def _normalise_lines(joined: str) -> list[str]:
     """:func:`normalise` of each line of ``joined``, a piece at a time (see normalise_many)."""
+    lines = joined.split("\n")
+    # Most lines are of one of two kinds that fold as a whole, like their pieces: printable
+    # ASCII without apostrophes, and common Chinese characters only. The rest are cut.
+    plain: list[int] = []
+    chinese: list[int] = []
+    mixed: list[int] = []
+    for number, line in enumerate(lines):
+        if line.isascii():
+            (plain if line.isprintable() and "'" not in line else mixed).append(number)
+        else:
+            (chinese if _CHINESE_ONLY.fullmatch(line) else mixed).append(number)
+    out = lines[:]
+    for numbers, fold in ((plain, _fold_plain), (chinese, _fold_chinese_texts)):
+        if numbers:
+            for number, folded in zip(numbers, fold([lines[i] for i in numbers]), strict=True):
+                out[number] = folded
+    if not mixed:
+        return out
     # Cut at every space (a line break becomes a piece of its own), fold each distinct piece
     # once, and put the folded pieces back in place in one join; empty ones drop out.
-    pieces = joined.replace("\n", " \n ").split(" ")
+    pieces = "\n".join(lines[i] for i in mixed).replace("\n", " \n ").split(" ")
     folded = _normalise_pieces(set(pieces))
     folded["\n"] = "\n"
-    lines = " ".join(filter(None, map(folded.__getitem__, pieces))).split("\n")
-    return [line.strip(" ") for line in lines]
+    rejoined = " ".join(filter(None, map(folded.__getitem__, pieces))).split("\n")
+    for number, line in zip(mixed, rejoined, strict=True):
+        out[number] = line.strip(" ")
+    return out
 
 
 _SPACE_RUN = re.compile(" {2,}")
@@ -298,25 +320,49 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
             plain.append(piece)
         else:
             out[piece] = normalise(piece)
-    # Printable ASCII without apostrophes: lower case, marks to spaces and text-speak, for all
-    # of them at once (line by line), and once is enough: what comes out is folded already.
     if plain:
-        lines = _TEXT_SPEAK_RE.sub(lambda m: _TEXT_SPEAK[m.group()], _NON_WORD_IN_LINE.sub(
-            " ", _LETTER_COMPOUND.sub(r"\1", "\n".join(plain).lower())).replace("_", " "))
-        lines = _LINE_EDGES.sub("\n", _SPACE_RUN.sub(" ", lines)).strip(" ")
-        out.update(zip(plain, lines.split("\n"), strict=True))
-    # Common Chinese characters only: width, case, marks and English steps change nothing, so
-    # folding is the script and dialect conversion, done for all of them at once (a newline is
-    # in no replacement). Where a second fold would change the first, or the first leaves
-    # anything but Chinese characters, the piece takes the whole path.
-    if not chinese:
-        return out
-    once = _fold_chinese("\n".join(chinese))
-    twice = _fold_chinese(once)
-    for piece, first, second in zip(chinese, once.split("\n"), twice.split("\n"), strict=True):
-        settled = first == second and _CHINESE_ONLY.fullmatch(first)
-        out[piece] = first if settled else normalise(piece)
+        out.update(zip(plain, _fold_plain(plain), strict=True))
+    if chinese:
+        out.update(zip(chinese, _fold_chinese_texts(chinese), strict=True))
     return out
+
+
+def _fold_plain(texts: list[str]) -> list[str]:
+    """:func:`normalise` of printable ASCII texts without apostrophes: lower case, marks to
+    spaces and text-speak, and once is enough: what comes out is folded already.
+
+    After lower case, the letter compounds and marks (str.translate), a text is words of
+    letters and digits between spaces, and text-speak replaces whole words: a word at a time,
+    split and joined in C, rather than regular expressions over millions of characters.
+    """
+    lowered = "\n".join(texts).lower().split("\n")
+    for number, text in enumerate(lowered):
+        if "-" in text:
+            lowered[number] = _LETTER_COMPOUND.sub(r"\1", text)
+    get = _TEXT_SPEAK.get
+    return [" ".join(map(get, words, words)) for words in map(
+        str.split, "\n".join(lowered).translate(_ASCII_MARKS).split("\n"))]
+
+
+# Every ASCII character that is not a letter, a digit or a line break, and the underscore,
+# becomes a space (_NON_WORD on ASCII text, then the underscore).
+_ASCII_MARKS = {code: " " for code in range(128)
+                if not chr(code).isalnum() and chr(code) != "\n"}
+
+
+def _fold_chinese_texts(texts: list[str]) -> list[str]:
+    """:func:`normalise` of texts of common Chinese characters only.
+
+    Width, case, marks and English steps change nothing, so folding is the script and dialect
+    conversion, done for all of them at once (a newline is in no replacement). Where a second
+    fold would change the first, or the first leaves anything but Chinese characters, the text
+    takes the whole path.
+    """
+    once = _fold_chinese("\n".join(texts))
+    twice = _fold_chinese(once)
+    return [first if first == second and _CHINESE_ONLY.fullmatch(first) else normalise(text)
+            for text, first, second in zip(texts, once.split("\n"), twice.split("\n"),
+                                            strict=True)]
 
 
 _CHINESE_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")

@@ -259,3 +259,11 @@ def test_stem_folds_adverbs_but_not_nouns_ending_in_ly() -> None:
     assert stem("safely") == stem("safe")
     assert stem("supply") == stem("supplies")
     assert stem("family") == stem("families")
+
+
+def test_normalise_many_folds_whole_lines_like_normalise() -> None:
+    # Lines of printable ASCII and lines of Chinese only are folded whole, not cut at spaces:
+    # compounds, marks and text-speak at the start, inside and at the end of a line.
+    texts = ["e-bike u", "  U  r  ", "x_y", "b4-2day", "", "a - e-scooter", "a-e-bike n w",
+             "Hi!!  (ur) pls--ok", "_", "-", "着火了", "水浸咗點算", "係唔係", "u\tr", "x" * 10]
+    assert normalise_many(texts) == [normalise(t) for t in texts]
