@@ -21,7 +21,7 @@ import asyncio
 import signal
 import sys
 
-import tornado.web
+from aiohttp import web
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
@@ -32,7 +32,7 @@ from quickresponse.telegram.app import build_application, register_commands
 from quickresponse.telegram.processing import OrderedUpdateProcessor
 from quickresponse.telegram.runner import shutdown
 from quickresponse.telegram.transport import AiohttpRequest
-from quickresponse.telegram.web import WebhookHandler, make_web_app, serve
+from quickresponse.telegram.web import make_web_app, serve, webhook_handler
 
 
 async def run(mode: str, *, rate_limit: bool) -> None:
@@ -51,7 +51,7 @@ async def run(mode: str, *, rate_limit: bool) -> None:
                 await application.bot.set_webhook(
                     url=settings.webhook_url or "", secret_token=settings.webhook_secret,
                     allowed_updates=Update.ALL_TYPES)
-                server = serve(
+                server = await serve(
                     make_web_app(services, application, webhook_path=settings.webhook_path,
                                  secret=settings.webhook_secret),
                     settings.webhook_listen, settings.webhook_port)
@@ -97,17 +97,17 @@ async def run_echo(mode: str) -> None:
     async with application:
         await application.start()
         if mode == "webhook":
-            web = tornado.web.Application([(
-                rf"/{settings.webhook_path.strip('/')}", WebhookHandler,
-                {"bot_app": application, "secret": settings.webhook_secret})])
-            server = serve(web, settings.webhook_listen, settings.webhook_port)
+            app = web.Application()
+            app.router.add_post(rf"/{settings.webhook_path.strip('/')}",
+                                webhook_handler(application, settings.webhook_secret or ""))
+            server = await serve(app, settings.webhook_listen, settings.webhook_port)
         else:
             assert application.updater is not None
             await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
         print("ready", flush=True)
         await stop.wait()
         if server is not None:
-            server.stop()
+            await server.stop()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         await application.stop()

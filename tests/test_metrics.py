@@ -36,10 +36,10 @@ async def server(app, services):  # type: ignore[no-untyped-def]
         port = s.getsockname()[1]
     await app.start()
     services.scheduler.start()
-    http = serve(make_web_app(services, app, webhook_path="telegram", secret=SECRET),
+    http = await serve(make_web_app(services, app, webhook_path="telegram", secret=SECRET),
                  "127.0.0.1", port)
     yield f"http://127.0.0.1:{port}"
-    http.stop()
+    await http.stop()
     await app.stop()
 
 

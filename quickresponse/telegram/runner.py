@@ -45,7 +45,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
                     url=settings.webhook_url or "", secret_token=settings.webhook_secret,
                     allowed_updates=Update.ALL_TYPES,
                 )
-                server = serve(
+                server = await serve(
                     make_web_app(services, application, webhook_path=settings.webhook_path,
                                  secret=settings.webhook_secret),
                     settings.webhook_listen, settings.webhook_port,
@@ -56,7 +56,7 @@ async def run_bot(settings: Settings, *, webhook: bool = False) -> None:
                 assert application.updater is not None
                 await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
                 if settings.metrics_port:
-                    server = serve(make_web_app(services), settings.webhook_listen,
+                    server = await serve(make_web_app(services), settings.webhook_listen,
                                    settings.metrics_port)
                 log.info("QuickResponse is running (long polling, %d knowledge-base entries)",
                          len(services.kb))
@@ -70,7 +70,7 @@ async def shutdown(application, services: Services, server) -> None:  # type: ig
     """Stop taking updates, let in-flight handlers and deliveries finish, then stop."""
     log.info("stopping: no new updates are taken")
     if server is not None:
-        server.stop()
+        await server.stop()
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     services.scheduler.shutdown()
