@@ -347,3 +347,41 @@ async def test_through_the_telegram_sender_with_the_fake_bot_api(app, fake_api, 
     assert "Flood Red warning" in english.text
     stats = await alerts.stats(view.id)
     assert (stats.sent, stats.blocked, stats.failed) == (30, 1, 0)
+
+
+async def test_a_paid_broadcast_goes_through_the_bots_rate_limiter(services, fake_api,
+                                                                  monkeypatch):
+    from telegram.ext import AIORateLimiter
+
+    from quickresponse.telegram.app import build_application
+    from quickresponse.telegram.sender import TelegramSender
+
+    limited: list[tuple[str, object, object]] = []
+    process_request = AIORateLimiter.process_request
+
+    async def recording(self, **kwargs):  # type: ignore[no-untyped-def]
+        data = kwargs["data"]
+        if kwargs["endpoint"] == "sendMessage":
+            limited.append((kwargs["endpoint"], data["chat_id"], data.get("allow_paid_broadcast")))
+        return await process_request(self, **kwargs)
+
+    monkeypatch.setattr(AIORateLimiter, "process_request", recording)
+    time = FakeTime()
+    alerts = alert_service(services, time, broadcast_rate=500.0, allow_paid_broadcast=True)
+    await add_residents(services, range(2201, 2206), [CHAOYANG])
+    application = build_application(services, request=fake_api)  # with PTB's rate limiter
+    async with application:
+        alerts.attach(TelegramSender(application.bot))
+        view = await send_now(alerts)
+        await alerts.run_due()
+
+    sent = fake_api.sent("sendMessage")
+    assert sorted(c.chat_id for c in sent) == list(range(2201, 2206))
+    # PTB's limiter keeps paid broadcasts within Telegram's 1,000/s by this flag.
+    assert sorted(limited) == [("sendMessage", chat, True) for chat in range(2201, 2206)]
+    for call in sent:
+        assert call.params["allow_paid_broadcast"] is True
+        assert call.params["link_preview_options"] == {"is_disabled": True}
+        assert call.params["parse_mode"] == "HTML"
+        assert "暴雨橙色预警" in call.text
+    assert (await alerts.stats(view.id)).sent == 5
