@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
@@ -101,6 +101,29 @@ async def reply(
 
 # What ``disable_web_page_preview=True`` becomes in a sendMessage call.
 _NO_PREVIEW = {"is_disabled": True}
+# Every attribute of a button but its text and callback data.
+_OTHER_BUTTON_FIELDS = tuple(
+    name for name in InlineKeyboardButton.__slots__ if name not in ("text", "callback_data"))
+
+
+def _keyboard_data(keyboard: InlineKeyboardMarkup) -> dict[str, object]:
+    """The keyboard as the Bot API takes it: what ``to_dict`` gives, built directly for the
+    plain text-and-callback buttons nearly every keyboard here is made of (``to_dict`` cost six
+    times as much, 0.09 ms for an answer's keyboard); any other button goes through
+    ``to_dict``."""
+    if not keyboard.inline_keyboard:
+        return keyboard.to_dict()  # which leaves an empty list out
+    rows = []
+    for row in keyboard.inline_keyboard:
+        cells: list[object] = []
+        for button in row:
+            if (type(button.callback_data) is str and not button.api_kwargs
+                    and all(getattr(button, name) is None for name in _OTHER_BUTTON_FIELDS)):
+                cells.append({"text": button.text, "callback_data": button.callback_data})
+            else:
+                cells.append(button.to_dict())
+        rows.append(cells)
+    return {"inline_keyboard": rows}
 
 
 async def send_html(
@@ -116,7 +139,8 @@ async def send_html(
     """
     await bot._post(
         "sendMessage",
-        {"chat_id": chat_id, "text": text, "parse_mode": "HTML", "reply_markup": keyboard,
+        {"chat_id": chat_id, "text": text, "parse_mode": "HTML",
+         "reply_markup": _keyboard_data(keyboard) if keyboard is not None else None,
          "link_preview_options": _NO_PREVIEW},
     )
 
