@@ -135,6 +135,9 @@ class MatchResult:
 # ---- features ----------------------------------------------------------------------------------
 
 _UNIT_TITLE, _UNIT_EXAMPLE, _UNIT_KEYWORD = 0, 1, 2
+# An entry's units in groups: (language, kind), in this order.
+_UNIT_GROUPS = tuple((lang, kind) for lang in ("zh", "en")
+                     for kind in (_UNIT_TITLE, _UNIT_EXAMPLE, _UNIT_KEYWORD))
 # An English word unknown to the knowledge base is corrected to an indexed word this similar.
 _TYPO_MIN_RATIO = 80.0
 _TYPO_MIN_LEN = 5
@@ -522,18 +525,22 @@ class Matcher:
         """
         self._entry_ids = [e.id for e in entries]
         n_entries = len(entries)
-        unit_entry: list[int] = []
-        unit_is_key: list[bool] = []
         unit_text: list[str] = []
-        unit_is_chinese: list[bool] = []
-        for index, entry in enumerate(entries):
-            for lang, kind, texts in self._units(entry):
+        # Units come in groups (an entry's examples in one language, ...): the size of each
+        # group, and each group's entry, kind and language are repeated over it afterwards.
+        group_size: list[int] = []
+        for entry in entries:
+            for texts in self._unit_groups(entry):
                 count = len(unit_text)
                 unit_text.extend(texts)
-                count = len(unit_text) - count
-                unit_entry.extend([index] * count)
-                unit_is_key.extend([kind != _UNIT_EXAMPLE] * count)
-                unit_is_chinese.extend([lang == "zh"] * count)
+                group_size.append(len(unit_text) - count)
+        sizes = np.array(group_size, dtype=np.int64)
+        groups = len(_UNIT_GROUPS)
+        unit_entry = np.repeat(np.arange(len(sizes), dtype=np.int64) // groups, sizes)
+        unit_is_key = np.repeat(np.tile(
+            [kind != _UNIT_EXAMPLE for _, kind in _UNIT_GROUPS], n_entries), sizes)
+        unit_is_chinese = np.repeat(np.tile(
+            [lang == "zh" for lang, _ in _UNIT_GROUPS], n_entries), sizes)
         # The answers only provide background statistics, which a sample gives as well: a
         # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
         stride = max(1, n_entries // _BACKGROUND_ENTRIES)
@@ -556,9 +563,9 @@ class Matcher:
                                 count=len(unit_text))
         real = (np.bincount(pairs.doc, minlength=n_docs) > 0)[units_doc]
         units_doc = units_doc[real]
-        units_entry = np.array(unit_entry, dtype=np.int64)[real]
-        units_key = np.array(unit_is_key, dtype=bool)[real]
-        units_chinese = np.array(unit_is_chinese, dtype=bool)[real]
+        units_entry = unit_entry[real]
+        units_key = unit_is_key[real]
+        units_chinese = unit_is_chinese[real]
         sentence_doc = np.fromiter(map(doc_of.__getitem__, sentences), dtype=np.int64,
                                    count=len(sentences))
         in_units = np.bincount(units_doc, minlength=n_docs)
@@ -652,11 +659,11 @@ class Matcher:
         self._spelling_cache: dict[str, tuple[str, float] | None] = {}
 
     @staticmethod
-    def _units(entry: Entry) -> Iterable[tuple[str, int, Iterable[str]]]:
-        for lang in ("zh", "en"):
-            yield lang, _UNIT_TITLE, [entry.title.get(lang, "")]
-            yield lang, _UNIT_EXAMPLE, entry.examples.get(lang, ())
-            yield lang, _UNIT_KEYWORD, entry.keywords.get(lang, ())
+    def _unit_groups(entry: Entry) -> tuple[Iterable[str], ...]:
+        """The entry's texts in the order of _UNIT_GROUPS."""
+        title, examples, keywords = entry.title, entry.examples, entry.keywords
+        return ((title.get("zh", ""),), examples.get("zh", ()), keywords.get("zh", ()),
+                (title.get("en", ""),), examples.get("en", ()), keywords.get("en", ()))
 
     # -- query -----------------------------------------------------------------------------------
 
