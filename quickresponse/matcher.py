@@ -580,6 +580,9 @@ class Matcher:
         df = np.bincount(key_of_pair, weights=counted[pairs.doc], minlength=n_keys)
         n_background = len(units_doc) + len(sentence_doc)
         self._idf_max = math.log((n_background + 1) / 0.5)
+        # What a character or word no unit holds weighs, by kind of feature.
+        self._unseen_weight = np.zeros(len(KIND_WEIGHT))
+        self._unseen_weight[[C1, W]] = KIND_WEIGHT[[C1, W]] * self._idf_max
         weight = KIND_WEIGHT[kind_of(keys)] * np.maximum(
             np.log((n_background + 1) / (df + 0.5)), 0.0)
 
@@ -766,8 +769,7 @@ class Matcher:
         # side by side (住30楼 -> 是住), so it counts for nothing; a typo within a word is caught
         # by the pinyin and word-correction features instead.
         kinds = kind_of(keys)
-        unseen = np.where((kinds == C1) | (kinds == W), KIND_WEIGHT[kinds] * self._idf_max, 0.0)
-        weights = np.where(found, self._key_weight[at], unseen) * shares
+        weights = np.where(found, self._key_weight[at], self._unseen_weight[kinds]) * shares
         if statements:
             # In an emergency the words that say what is happening ("collapsed", "no pulse",
             # "被困") name the steps needed; the rest (where, who, who is watching) is

@@ -226,7 +226,11 @@ def _without_accent(found: re.Match[str]) -> str:
 
 def normalise(text: str) -> str:
     """Fold ``text`` for comparison: width, case, script, Cantonese, text-speak, punctuation."""
-    folded = _fold_once(text[:MAX_INPUT_CHARS])
+    text = text[:MAX_INPUT_CHARS]
+    if text.isascii() and _is_plain(text):
+        # Most English messages: one pass of the few steps that apply, settled at once.
+        return _fold_plain([text])[0]
+    folded = _fold_once(text)
     # Unicode case mapping and compatibility folding do not always commute for exotic
     # characters; folding until nothing changes makes normalise idempotent.
     for _ in range(3):
@@ -278,7 +282,7 @@ def _normalise_lines(joined: str) -> list[str]:
     mixed: list[int] = []
     for number, line in enumerate(lines):
         if line.isascii():
-            (plain if line.isprintable() and "'" not in line else mixed).append(number)
+            (plain if _is_plain(line) else mixed).append(number)
         else:
             (chinese if _CHINESE_ONLY.fullmatch(line) else mixed).append(number)
     out = lines[:]
@@ -316,7 +320,7 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
             out[piece] = _TEXT_SPEAK.get(lowered, lowered)
         elif _CHINESE_ONLY.fullmatch(piece):
             chinese.append(piece)
-        elif piece.isascii() and piece.isprintable() and "'" not in piece:
+        elif piece.isascii() and _is_plain(piece):
             plain.append(piece)
         else:
             out[piece] = normalise(piece)
@@ -327,8 +331,14 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def _is_plain(ascii_text: str) -> bool:
+    """Whether an ASCII text folds as :func:`_fold_plain` folds it: printable, and without the
+    apostrophes of contractions (' and `, which folding reads as one)."""
+    return ascii_text.isprintable() and "'" not in ascii_text and "`" not in ascii_text
+
+
 def _fold_plain(texts: list[str]) -> list[str]:
-    """:func:`normalise` of printable ASCII texts without apostrophes: lower case, marks to
+    """:func:`normalise` of plain ASCII texts (:func:`_is_plain`): lower case, marks to
     spaces and text-speak, and once is enough: what comes out is folded already.
 
     After lower case, the letter compounds and marks (str.translate), a text is words of

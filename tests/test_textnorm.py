@@ -261,9 +261,32 @@ def test_stem_folds_adverbs_but_not_nouns_ending_in_ly() -> None:
     assert stem("family") == stem("families")
 
 
+def _fold_fully(text: str) -> str:
+    """normalise as it is defined: every folding step, until nothing changes."""
+    folded = textnorm._fold_once(text)
+    for _ in range(3):
+        again = textnorm._fold_once(folded)
+        if again == folded:
+            break
+        folded = again
+    return folded
+
+
+_PLAIN_CASES = ["e-bike u", "  U  r  ", "x_y", "b4-2day", "", "a - e-scooter", "a-e-bike n w",
+                "Hi!!  (ur) pls--ok", "_", "-", "u\tr", "x" * 10, "don`t", "I`m  here",
+                "it`s e-bike`s", "Can't swim", "SHUD u call 120??"]
+
+
 def test_normalise_many_folds_whole_lines_like_normalise() -> None:
-    # Lines of printable ASCII and lines of Chinese only are folded whole, not cut at spaces:
+    # Lines of plain ASCII and lines of Chinese only are folded whole, not cut at spaces:
     # compounds, marks and text-speak at the start, inside and at the end of a line.
-    texts = ["e-bike u", "  U  r  ", "x_y", "b4-2day", "", "a - e-scooter", "a-e-bike n w",
-             "Hi!!  (ur) pls--ok", "_", "-", "着火了", "水浸咗點算", "係唔係", "u\tr", "x" * 10]
-    assert normalise_many(texts) == [normalise(t) for t in texts]
+    texts = [*_PLAIN_CASES, "着火了", "水浸咗點算", "係唔係", "着火了 u", "u\n着火"]
+    assert normalise_many(texts) == [_fold_fully(t) for t in texts]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60)
+       | st.sampled_from(_PLAIN_CASES))
+def test_normalise_of_ascii_is_every_folding_step(text: str) -> None:
+    # Plain ASCII (most English messages) takes a shorter path; it must fold the same.
+    assert normalise(text) == _fold_fully(text)
