@@ -553,10 +553,14 @@ class Matcher:
         doc_number = dict(zip(docs, range(len(docs)), strict=True))
         doc_of = dict(zip(raw, map(doc_number.__getitem__, folded), strict=True))
         n_docs = len(docs)
-        joined = "\n".join(docs)
         vocabulary = Vocabulary()
+        # Most texts of a knowledge base are English (ASCII): only the others have Chinese.
+        chinese_docs = np.array([i for i, text in enumerate(docs) if not text.isascii()],
+                                dtype=np.int64)
+        chinese = chinese_features("\n".join([docs[i] for i in chinese_docs.tolist()]))
         pairs = Features.concat(
-            [chinese_features(joined), vocabulary.english_features(joined)]).merged()
+            [Features(chinese_docs[chinese.doc], chinese.key, chinese.value),
+             vocabulary.english_features("\n".join(docs))]).merged()
 
         # A unit with no features (an empty title) is no unit at all.
         units_doc = np.fromiter(map(doc_of.__getitem__, unit_text), dtype=np.int64,

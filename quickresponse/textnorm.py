@@ -276,7 +276,7 @@ def _normalise_lines(joined: str) -> list[str]:
     """:func:`normalise` of each line of ``joined``, a piece at a time (see normalise_many)."""
     lines = joined.split("\n")
     # Most lines are of one of two kinds that fold as a whole, like their pieces: printable
-    # ASCII without apostrophes, and common Chinese characters only. The rest are cut.
+    # ASCII without apostrophes, and common Chinese characters (and digits). The rest are cut.
     plain: list[int] = []
     chinese: list[int] = []
     mixed: list[int] = []
@@ -284,7 +284,7 @@ def _normalise_lines(joined: str) -> list[str]:
         if line.isascii():
             (plain if _is_plain(line) else mixed).append(number)
         else:
-            (chinese if _CHINESE_ONLY.fullmatch(line) else mixed).append(number)
+            (chinese if _CHINESE_DIGITS.fullmatch(line) else mixed).append(number)
     out = lines[:]
     for numbers, fold in ((plain, _fold_plain), (chinese, _fold_chinese_texts)):
         if numbers:
@@ -318,7 +318,7 @@ def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
             # replacements are themselves already folded.
             lowered = piece.lower()
             out[piece] = _TEXT_SPEAK.get(lowered, lowered)
-        elif _CHINESE_ONLY.fullmatch(piece):
+        elif _CHINESE_DIGITS.fullmatch(piece):
             chinese.append(piece)
         elif piece.isascii() and _is_plain(piece):
             plain.append(piece)
@@ -361,7 +361,7 @@ _ASCII_MARKS = {code: " " for code in range(128)
 
 
 def _fold_chinese_texts(texts: list[str]) -> list[str]:
-    """:func:`normalise` of texts of common Chinese characters only.
+    """:func:`normalise` of texts of common Chinese characters and digits only.
 
     Width, case, marks and English steps change nothing, so folding is the script and dialect
     conversion, done for all of them at once (a newline is in no replacement). Where a second
@@ -370,12 +370,14 @@ def _fold_chinese_texts(texts: list[str]) -> list[str]:
     """
     once = _fold_chinese("\n".join(texts))
     twice = _fold_chinese(once)
-    return [first if first == second and _CHINESE_ONLY.fullmatch(first) else normalise(text)
+    return [first if first == second and _CHINESE_DIGITS.fullmatch(first) else normalise(text)
             for text, first, second in zip(texts, once.split("\n"), twice.split("\n"),
                                             strict=True)]
 
 
-_CHINESE_ONLY = re.compile("[\u3400-\u4dbf\u4e00-\u9fff]+")
+# Common Chinese characters and ASCII digits (住20楼, 打119): width, case, marks and the English
+# steps leave both alone.
+_CHINESE_DIGITS = re.compile("[\u3400-\u4dbf\u4e00-\u9fff0-9]+")
 _NON_WORD_IN_LINE = re.compile(f"[^\\w{_CJK_CLASS}\\n]+", re.UNICODE)
 
 

@@ -278,9 +278,10 @@ _PLAIN_CASES = ["e-bike u", "  U  r  ", "x_y", "b4-2day", "", "a - e-scooter", "
 
 
 def test_normalise_many_folds_whole_lines_like_normalise() -> None:
-    # Lines of plain ASCII and lines of Chinese only are folded whole, not cut at spaces:
+    # Lines of plain ASCII and lines of Chinese (and digits) are folded whole, not cut at spaces:
     # compounds, marks and text-speak at the start, inside and at the end of a line.
-    texts = [*_PLAIN_CASES, "着火了", "水浸咗點算", "係唔係", "着火了 u", "u\n着火"]
+    texts = [*_PLAIN_CASES, "着火了", "水浸咗點算", "係唔係", "着火了 u", "u\n着火", "住20楼",
+             "打119", "3点用", "点用灭火器", "2點算", "係2", "12345是干嘛 的报急事吗"]
     assert normalise_many(texts) == [_fold_fully(t) for t in texts]
 
 
