@@ -91,6 +91,23 @@ async def test_token_bucket_never_exceeds_its_rate():
         assert in_window <= 30 + bucket.capacity
 
 
+async def test_token_bucket_at_1000_a_second_keeps_its_rate_waking_once_per_tick():
+    time = FakeTime()
+    bucket = TokenBucket(1000.0, monotonic=time.monotonic, sleep=time.sleep)
+    stamps = []
+    for _ in range(5000):
+        await bucket.acquire()
+        stamps.append(time.now)
+    for i, start in enumerate(stamps):
+        in_window = sum(1 for s in stamps[i:i + 1100] if s < start + 1.0)
+        assert in_window <= 1000 + bucket.capacity
+    # The burst aside, the whole rate and no less.
+    rate = (len(stamps) - bucket.capacity) / (stamps[-1] - stamps[0])
+    assert 0.99 * 1000 <= rate <= 1000.0 + 1e-6
+    # One wake-up per tick of 5 ms (5 messages), not one per message.
+    assert len(time.sleeps) <= len(stamps) / 4
+
+
 async def test_retry_after_pauses_the_whole_broadcast_and_resends(services):
     time = FakeTime()
     alerts = alert_service(services, time)

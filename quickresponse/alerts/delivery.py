@@ -144,6 +144,8 @@ GROUP_MESSAGES_PER_MINUTE = 20
 FLUSH_EVERY = 20
 FLUSH_SECONDS = 0.5
 PROGRESS_SECONDS = 2.0
+# The token bucket's shortest sleep (seconds): the pacing's granularity.
+BUCKET_TICK = 0.005
 FINAL_STATES = ("sent", "failed", "blocked", "cancelled")
 
 Monotonic = Callable[[], float]
@@ -183,7 +185,10 @@ class TokenBucket:
                 if self._tokens >= 1.0 - 1e-6:
                     self._tokens = max(0.0, self._tokens - 1.0)
                     return
-                await self._sleep(max((1.0 - self._tokens) / self.rate, 1e-4))
+                # Not less than a tick: at 1,000/s waking for every token cost a timer and a
+                # loop iteration per message; a tick's tokens (a tenth of the burst) then go
+                # out back to back.
+                await self._sleep(max((1.0 - self._tokens) / self.rate, BUCKET_TICK))
 
 
 class GroupPacer:
