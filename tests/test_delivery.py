@@ -402,3 +402,29 @@ async def test_a_paid_broadcast_goes_through_the_bots_rate_limiter(services, fak
         assert call.params["parse_mode"] == "HTML"
         assert "暴雨橙色预警" in call.text
     assert (await alerts.stats(view.id)).sent == 5
+
+
+async def test_each_recipient_keeps_its_own_outcome_and_reason_in_the_ledger(services):
+    time = FakeTime()
+    alerts = alert_service(services, time)
+    await add_residents(services, range(2301, 2311), [CHAOYANG])
+    sender = FakeSender(script={
+        2303: [SendOutcome.permanent("BadRequest: message is too long")],
+        2305: [SendOutcome.permanent("BadRequest: can't parse entities")],
+        2307: [SendOutcome.blocked("Forbidden: bot was blocked by the user")],
+    })
+    alerts.attach(sender)
+    view = await send_now(alerts)
+    await alerts.run_due()
+
+    async def work(session):
+        rows = (await session.exec(
+            select(AlertDelivery).where(AlertDelivery.alert_id == view.id))).all()
+        return {r.chat_id: (r.state, r.error, r.sent_at is not None, r.lease_until) for r in rows}
+
+    ledger = await services.db.run(work)
+    assert ledger.pop(2303) == ("failed", "BadRequest: message is too long", False, None)
+    assert ledger.pop(2305) == ("failed", "BadRequest: can't parse entities", False, None)
+    assert ledger.pop(2307) == ("blocked", "Forbidden: bot was blocked by the user", False, None)
+    assert set(ledger.values()) == {("sent", None, True, None)}
+    assert len(ledger) == 7

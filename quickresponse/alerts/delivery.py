@@ -18,7 +18,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from sqlalchemy import Integer, String, and_, delete, func, literal, or_, true, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Update,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -576,21 +588,17 @@ class _OutcomeWriter:
             self._last = self._monotonic()
             now = self._clock.now()
 
+            # One UPDATE per (state, error): normally a single one, all "sent".
+            marks: dict[tuple[DeliveryState, str | None], list[int]] = {}
+            for o in outcomes:
+                marks.setdefault((o.state, o.error), []).append(o.delivery_id)
+
             async def work(session: AsyncSession) -> None:
-                for state in ("sent", "failed", "blocked", "pending"):
-                    rows = [o for o in outcomes if o.state == state]
-                    if not rows:
-                        continue
-                    values: dict[str, object] = {"state": state, "lease_until": None}
-                    if state == "sent":
-                        values["sent_at"] = now
-                    errors = {o.error for o in rows}
-                    if len(errors) == 1:
-                        values["error"] = errors.pop()
-                        await _set(session, [o.delivery_id for o in rows], values)
-                    else:
-                        for o in rows:
-                            await _set(session, [o.delivery_id], {**values, "error": o.error})
+                connection = await session.connection()
+                for (state, error), ids in marks.items():
+                    await connection.execute(
+                        _MARK_SENT if state == "sent" else _MARK,
+                        {"ids": ids, "to_state": state, "to_error": error, "sent_at_": now})
                 blocked = [o.chat_id for o in outcomes if o.state == "blocked"]
                 users = [c for c in blocked if c > 0]
                 groups = [c for c in blocked if c < 0]
@@ -611,12 +619,21 @@ class _OutcomeWriter:
                 raise
 
 
-async def _set(session: AsyncSession, ids: list[int], values: dict[str, object]) -> None:
-    await session.exec(  # type: ignore[call-overload]
-        update(AlertDelivery)
-        .where(col(AlertDelivery.id).in_(ids))
-        .where(col(AlertDelivery.state) == "sending")
-        .values(**values))
+def _marking(*, sent: bool) -> Update:
+    """The UPDATE that records outcomes of rows still ``sending``. Built once, in Core: building
+    it anew through the ORM was about a third of each flush's CPU, at 50 flushes a second."""
+    table = AlertDelivery.__table__
+    stmt = (
+        update(table)
+        .where(table.c.id.in_(bindparam("ids", expanding=True)))
+        .where(table.c.state == "sending")
+        .values(state=bindparam("to_state"), error=bindparam("to_error"), lease_until=None)
+    )
+    return stmt.values(sent_at=bindparam("sent_at_")) if sent else stmt
+
+
+_MARK = _marking(sent=False)
+_MARK_SENT = _marking(sent=True)
 
 
 async def stats_in(session: AsyncSession, alert_id: int) -> DeliveryStats:
