@@ -544,8 +544,11 @@ class Matcher:
         # The answers only provide background statistics, which a sample gives as well: a
         # city-sized knowledge base samples every n-th entry's answers to bound start-up time.
         stride = max(1, n_entries // _BACKGROUND_ENTRIES)
-        sentences = [sentence for entry in entries[::stride] for lang in ("zh", "en")
-                     for sentence in _sentences(entry.answer.get(lang, ""))]
+        answers = [entry.answer.get(lang, "") for entry in entries[::stride]
+                   for lang in ("zh", "en")]
+        # Entries may share an answer: each is cut into sentences once.
+        cut = {answer: _sentences(answer) for answer in dict.fromkeys(answers)}
+        sentences = [sentence for answer in answers for sentence in cut[answer]]
         # Texts as typed, then as folded: several typed forms may fold to one text (a "doc").
         raw = list(dict.fromkeys([*unit_text, *sentences]))
         folded = normalise_many(raw)

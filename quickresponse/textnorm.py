@@ -275,32 +275,37 @@ _BEYOND_BMP = re.compile("[\U00010000-\U0010ffff]")
 def _normalise_lines(joined: str) -> list[str]:
     """:func:`normalise` of each line of ``joined``, a piece at a time (see normalise_many)."""
     lines = joined.split("\n")
-    # Most lines are of one of two kinds that fold as a whole, like their pieces: printable
-    # ASCII without apostrophes, and common Chinese characters (and digits). The rest are cut.
-    plain: list[int] = []
-    chinese: list[int] = []
-    mixed: list[int] = []
-    for number, line in enumerate(lines):
-        if line.isascii():
-            (plain if _is_plain(line) else mixed).append(number)
-        else:
-            (chinese if _CHINESE_DIGITS.fullmatch(line) else mixed).append(number)
-    out = lines[:]
-    for numbers, fold in ((plain, _fold_plain), (chinese, _fold_chinese_texts)):
-        if numbers:
-            for number, folded in zip(numbers, fold([lines[i] for i in numbers]), strict=True):
-                out[number] = folded
-    if not mixed:
-        return out
+    # Most lines are of one of two kinds that fold as a whole, like their pieces: plain ASCII
+    # (_is_plain, written out here: this runs once per line of a whole knowledge base), and
+    # common Chinese characters and digits. The rest (kind 2) are cut. The lines are moved
+    # about as a numpy array of objects, without a Python loop over them.
+    chinese = _CHINESE_DIGITS.fullmatch
+    kinds = np.array([0 if line.isascii() and line.isprintable() and "'" not in line
+                      and "`" not in line else 1 if chinese(line) else 2 for line in lines],
+                     dtype=np.int8)
+    out = _objects(lines)
+    for kind, fold in ((0, _fold_plain), (1, _fold_chinese_texts)):
+        numbers = np.flatnonzero(kinds == kind)
+        if len(numbers):
+            out[numbers] = _objects(fold(out[numbers].tolist()))
+    mixed = np.flatnonzero(kinds == 2)
+    if not len(mixed):
+        return out.tolist()  # type: ignore[no-any-return]
     # Cut at every space (a line break becomes a piece of its own), fold each distinct piece
     # once, and put the folded pieces back in place in one join; empty ones drop out.
-    pieces = "\n".join(lines[i] for i in mixed).replace("\n", " \n ").split(" ")
+    pieces = "\n".join(out[mixed].tolist()).replace("\n", " \n ").split(" ")
     folded = _normalise_pieces(set(pieces))
     folded["\n"] = "\n"
     rejoined = " ".join(filter(None, map(folded.__getitem__, pieces))).split("\n")
-    for number, line in zip(mixed, rejoined, strict=True):
-        out[number] = line.strip(" ")
-    return out
+    out[mixed] = _objects([line.strip(" ") for line in rejoined])
+    return out.tolist()  # type: ignore[no-any-return]
+
+
+def _objects(texts: list[str]) -> np.ndarray:
+    """The texts as a numpy array of the same str objects (never numpy's own strings)."""
+    array = np.empty(len(texts), dtype=object)
+    array[:] = texts
+    return array
 
 
 _SPACE_RUN = re.compile(" {2,}")
@@ -504,11 +509,16 @@ def stem(word: str) -> str:
     return stemmed if form is None else _light_stem(form)
 
 
+_SUFFIXES = (("ies", "y"), ("sses", "ss"), ("ness", ""), ("ings", ""), ("ing", ""), ("ed", ""),
+             ("ly", ""), ("es", ""), ("s", ""))
+_ANY_SUFFIX = tuple(suffix for suffix, _ in _SUFFIXES)
+
+
 def _light_stem(word: str) -> str:
     if len(word) <= 3 or not word.isalpha():
         return word
-    for suffix, repl in (("ies", "y"), ("sses", "ss"), ("ness", ""), ("ings", ""), ("ing", ""),
-                         ("ed", ""), ("ly", ""), ("es", ""), ("s", "")):
+    # Most words end in none of the suffixes: one look says so.
+    for suffix, repl in _SUFFIXES if word.endswith(_ANY_SUFFIX) else ():
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             if suffix == "s" and word.endswith(("ss", "us", "is")):
                 break
