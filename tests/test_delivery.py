@@ -428,34 +428,3 @@ async def test_each_recipient_keeps_its_own_outcome_and_reason_in_the_ledger(ser
     assert ledger.pop(2307) == ("blocked", "Forbidden: bot was blocked by the user", False, None)
     assert set(ledger.values()) == {("sent", None, True, None)}
     assert len(ledger) == 7
-
-
-async def test_outcomes_wait_for_at_most_as_many_as_are_in_flight():
-    """A kill resends what is buffered and what is in flight: the buffer never holds more than
-    20 outcomes, or than the sends in flight when more are, so copies stay within twice that."""
-    from quickresponse.alerts.delivery import FLUSH_EVERY, _Outcome, _OutcomeWriter
-    from quickresponse.clock import SystemClock
-
-    class CountingDb:
-        def __init__(self) -> None:
-            self.writes = 0
-
-        async def run(self, work):  # type: ignore[no-untyped-def]
-            self.writes += 1
-
-    time = FakeTime()  # does not move: only the count triggers a write here
-    in_flight = 100
-    db = CountingDb()
-    writer = _OutcomeWriter(db, SystemClock(), time.monotonic,  # type: ignore[arg-type]
-                            in_flight=lambda: in_flight)
-    for n in range(1, 100):
-        await writer.add(_Outcome(n, n, "sent"))
-    assert db.writes == 0
-    await writer.add(_Outcome(100, 100, "sent"))
-    assert db.writes == 1
-    in_flight = 3
-    for n in range(101, 100 + FLUSH_EVERY):
-        await writer.add(_Outcome(n, n, "sent"))
-    assert db.writes == 1
-    await writer.add(_Outcome(100 + FLUSH_EVERY, 100 + FLUSH_EVERY, "sent"))
-    assert db.writes == 2

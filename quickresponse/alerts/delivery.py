@@ -152,9 +152,7 @@ MAX_OUTAGE_PAUSES = 8
 # Telegram: at most 20 messages a minute to one group.
 GROUP_MESSAGES_PER_MINUTE = 20
 # Outcomes are written in small batches; a crash between a send and its write is the only
-# way a recipient gets a message twice, so the buffer is kept short: FLUSH_EVERY outcomes, or
-# as many as there are sends in flight when more are (a crash resends those anyway, so the
-# copies it can cause stay within twice that), and never older than FLUSH_SECONDS.
+# way a recipient gets a message twice, so the buffer is kept short.
 FLUSH_EVERY = 20
 FLUSH_SECONDS = 0.5
 PROGRESS_SECONDS = 2.0
@@ -267,8 +265,6 @@ class Broadcaster:
         self.concurrency = max(2, min(256, int(rate / 4)))
         # Recipients whose sends failed transiently since the Bot API last answered.
         self._failing_chats: set[int] = set()
-        # Sends waiting for the Bot API's answer now (all broadcasts of this process).
-        self.in_flight = 0
 
     # -- recipients -----------------------------------------------------------------------------
     async def enqueue(
@@ -339,8 +335,7 @@ class Broadcaster:
         batches (the alert may have been cancelled or expired): when it says no, pending rows
         are cancelled. Safe to run in several processes at once; resumes after a crash.
         """
-        writer = _OutcomeWriter(self._db, self._clock, self._monotonic,
-                                in_flight=lambda: self.in_flight)
+        writer = _OutcomeWriter(self._db, self._clock, self._monotonic)
         last_progress = self._monotonic()
         # Claimed rows waiting to be sent, each with the lease of its batch. The next batch is
         # claimed while this one still has half left, so workers never idle at a batch end.
@@ -419,14 +414,11 @@ class Broadcaster:
             await self.bucket.acquire()
             await self.groups.acquire(row.chat_id)
             await leased.keep()
-            self.in_flight += 1
             try:
                 outcome = await sender.send(row.chat_id, html, paid=self.paid)
             except Exception as exc:  # one bad send must not stop a broadcast
                 log.exception("sender failed for delivery %s", row.id)
                 outcome = SendOutcome.transient(f"{type(exc).__name__}: {exc}")
-            finally:
-                self.in_flight -= 1
             if outcome.kind != "transient":
                 self._failing_chats.clear()  # the Bot API answered
             if outcome.kind == "sent":
@@ -566,20 +558,17 @@ class _Lease:
 class _OutcomeWriter:
     """Buffers outcomes and writes them in small batches."""
 
-    def __init__(self, db: Database, clock: Clock, monotonic: Monotonic, *,
-                 in_flight: Callable[[], int] = lambda: 0) -> None:
+    def __init__(self, db: Database, clock: Clock, monotonic: Monotonic) -> None:
         self._db = db
         self._clock = clock
         self._monotonic = monotonic
-        self._in_flight = in_flight
         self._buffer: list[_Outcome] = []
         self._last = monotonic()
         self._lock = asyncio.Lock()
 
     async def add(self, outcome: _Outcome) -> None:
         self._buffer.append(outcome)
-        if len(self._buffer) >= max(FLUSH_EVERY, self._in_flight()) \
-                or self._monotonic() - self._last >= FLUSH_SECONDS:
+        if len(self._buffer) >= FLUSH_EVERY or self._monotonic() - self._last >= FLUSH_SECONDS:
             await self.flush()
 
     async def flush_periodically(self) -> None:
