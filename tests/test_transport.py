@@ -4,6 +4,7 @@ real HTTP: what is sent arrives as sent, and every failure comes back as PTB's o
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import warnings
 from datetime import timedelta
@@ -11,9 +12,11 @@ from datetime import timedelta
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.request import RequestData
+from telegram.request._requestparameter import RequestParameter
 from telegram.warnings import PTBDeprecationWarning
 
-from quickresponse.telegram.transport import CHUNK, AiohttpRequest
+from quickresponse.telegram.transport import CHUNK, AiohttpRequest, _encode
 from tests.alert_helpers import CHAOYANG, FakeTime, add_residents, alert_service, send_now
 from tests.fake_bot_server import FakeBotServer
 from tests.fakebot import TOKEN, bad_request, forbidden, message_update, retry_after
@@ -243,3 +246,21 @@ def test_the_proxy_comes_from_the_environment_once_per_host(monkeypatch):
         assert _proxy_for("api.telegram.org") is None
     finally:
         _proxy_for.cache_clear()
+
+
+async def test_a_json_body_carries_objects_as_objects_and_chinese_as_utf8():
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("已安全 Safe", callback_data="s:1")]])
+    params = {"chat_id": CHAT, "text": WARNING, "parse_mode": "HTML", "reply_markup": keyboard}
+    data = RequestData([RequestParameter.from_input(k, v) for k, v in params.items()])
+
+    body, headers = await _encode(data, uploads=False)
+
+    assert headers["Content-Type"] == "application/json"
+    assert "暴雨橙色预警".encode() in body
+    sent = json.loads(body)
+    assert sent == {"chat_id": CHAT, "text": WARNING, "parse_mode": "HTML",
+                    "reply_markup": keyboard.to_dict()}
+    # What PTB's own encoder gives, once its stringified nested values are read back.
+    ptb = {k: json.loads(v) if k == "reply_markup" else v
+           for k, v in json.loads(data.json_payload).items()}
+    assert sent == {**ptb, "chat_id": CHAT}
