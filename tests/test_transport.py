@@ -264,3 +264,11 @@ async def test_a_json_body_carries_objects_as_objects_and_chinese_as_utf8():
     ptb = {k: json.loads(v) if k == "reply_markup" else v
            for k, v in json.loads(data.json_payload).items()}
     assert sent == {**ptb, "chat_id": CHAT}
+
+
+async def test_text_with_a_lone_surrogate_is_still_sent(server):
+    # A resident's text can carry one (JSON's "\ud83d" decodes to it); UTF-8 cannot.
+    async with bot_for(server) as bot:
+        await bot.send_message(CHAT, "积水 \ud83d 很深")
+
+    assert server.api.last("sendMessage", CHAT).text == "积水 \ud83d 很深"

@@ -184,7 +184,10 @@ async def _encode(data: RequestData, uploads: bool) -> tuple[bytes, dict[str, st
         # escaping every Chinese character to six bytes (twice the time, 1.8 times the bytes
         # for an answer with its keyboard).
         body = json.dumps(data.parameters, ensure_ascii=False, separators=(",", ":"))
-        return body.encode(), _JSON
+        try:
+            return body.encode(), _JSON
+        except UnicodeEncodeError:  # a lone surrogate (odd Unicode in a resident's text)
+            return data.json_payload, _JSON  # escapes it, as before
     form = aiohttp.FormData(quote_fields=False)
     for name, value in data.json_parameters.items():
         form.add_field(name, value)
