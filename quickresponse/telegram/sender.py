@@ -1,9 +1,9 @@
 """The Telegram side of alert delivery: one ``sendMessage``, its errors in the core's terms.
 
-The message goes out as a bare ``sendMessage`` call through the bot's request (and its rate
-limiter), not through ``Bot.send_message``: nothing reads the ``Message`` Telegram answers
-with, and building it (``Message.de_json``) and checking the arguments cost about as much CPU
-as the HTTP request itself at 1,000 messages/s (README, "Performance").
+The message goes out as a bare ``sendMessage`` call (``Bot._post``, as residents' replies do,
+``telegram/common.py``), not through ``Bot.send_message``: nothing reads the ``Message``
+Telegram answers with, and building it (``Message.de_json``) and checking the arguments cost
+about as much CPU as the HTTP request itself at 1,000 messages/s (README, "Performance").
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ from telegram.error import (
     TelegramError,
     TimedOut,
 )
-from telegram.request import RequestData
-
-# PTB's own parameter type (what ``Bot`` builds its requests from); internal to PTB, which the
-# project pins to 22.x.
-from telegram.request._requestparameter import RequestParameter
 from telegram.warnings import PTBDeprecationWarning
 
 from quickresponse.alerts.delivery import SendOutcome
@@ -55,7 +50,9 @@ class TelegramSender:
         if paid:
             data["allow_paid_broadcast"] = True
         try:
-            await self._post("sendMessage", data)
+            # Bot._post: the path of every Bot.send_* (defaults, ExtBot's rate limiter, PTB's
+            # errors), without building a Message from the answer.
+            await self._bot._post("sendMessage", data)
         except RetryAfter as exc:
             with warnings.catch_warnings():
                 # PTB 22 warns that the type becomes timedelta; both are handled here.
@@ -78,20 +75,6 @@ class TelegramSender:
         except TelegramError as exc:
             return SendOutcome.transient(_short(exc))
         return SendOutcome.sent()
-
-    async def _post(self, endpoint: str, data: dict[str, Any]) -> object:
-        """``endpoint`` with ``data`` through the bot's request and, as ``ExtBot`` would, its
-        rate limiter; the raw result (PTB's errors raised as for any bot call)."""
-        request = self._bot.request
-        request_data = RequestData(
-            [RequestParameter.from_input(key, value) for key, value in data.items()])
-        url = f"{self._bot.base_url}/{endpoint}"
-        limiter = getattr(self._bot, "rate_limiter", None)
-        if limiter is None:
-            return await request.post(url, request_data)
-        return await limiter.process_request(
-            callback=request.post, args=(url, request_data), kwargs={}, endpoint=endpoint,
-            data=data, rate_limit_args=None)
 
 
 def _short(exc: Exception) -> str:
