@@ -7,7 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    ForceReply,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import Application, ApplicationHandlerStop, CallbackContext, ExtBot
 
@@ -43,6 +50,8 @@ class QRContext(CallbackContext[ExtBot, dict, dict, BotData]):
         return self.bot_data.services
 
 
+# What a message can carry under it: buttons, a reply keyboard, or the removal of one.
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | ForceReply
 QRApplication = Application[ExtBot, QRContext, dict, dict, BotData, object]
 Handler = Callable[[Update, QRContext], Awaitable[None]]
 FlowHandler = Callable[[Update, QRContext, Conversation], Awaitable[None]]
@@ -87,7 +96,7 @@ async def user_lang(update: Update, context: QRContext, text: str | None = None)
 async def reply(
     update: Update,
     text: str,
-    keyboard: InlineKeyboardMarkup | None = None,
+    keyboard: Markup | None = None,
 ) -> None:
     """Send HTML ``text`` to the update's chat, split to Telegram's limit; keyboard on the last."""
     chat = update.effective_chat
@@ -127,7 +136,7 @@ def _keyboard_data(keyboard: InlineKeyboardMarkup) -> dict[str, object]:
 
 
 async def send_html(
-    bot: ExtBot, chat_id: int, text: str, keyboard: InlineKeyboardMarkup | None = None
+    bot: ExtBot, chat_id: int, text: str, keyboard: Markup | None = None
 ) -> None:
     """``sendMessage`` with HTML ``text`` (at most one message's length), without turning
     Telegram's answer into a ``Message``.
@@ -140,7 +149,8 @@ async def send_html(
     await bot._post(
         "sendMessage",
         {"chat_id": chat_id, "text": text, "parse_mode": "HTML",
-         "reply_markup": _keyboard_data(keyboard) if keyboard is not None else None,
+         "reply_markup": (_keyboard_data(keyboard) if isinstance(keyboard, InlineKeyboardMarkup)
+                          else keyboard),
          "link_preview_options": _NO_PREVIEW},
     )
 
