@@ -1,9 +1,9 @@
 """The Telegram side of alert delivery: one ``sendMessage``, its errors in the core's terms.
 
-The message goes out as a bare ``sendMessage`` call (``Bot._post``, as residents' replies do,
-``telegram/common.py``), not through ``Bot.send_message``: nothing reads the ``Message``
-Telegram answers with, and building it (``Message.de_json``) and checking the arguments cost
-about as much CPU as the HTTP request itself at 1,000 messages/s (README, "Performance").
+The message goes out as residents' replies do (``send_html`` in ``telegram/common.py``), not
+through ``Bot.send_message``: nothing reads the ``Message`` Telegram answers with, and building
+it (``Message.de_json``) and checking the arguments cost about as much CPU as the HTTP request
+itself at 1,000 messages/s (README, "Performance").
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from __future__ import annotations
 import logging
 import warnings
 from datetime import timedelta
-from typing import Any
 
 from telegram import Bot
-from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -27,6 +25,7 @@ from telegram.error import (
 from telegram.warnings import PTBDeprecationWarning
 
 from quickresponse.alerts.delivery import SendOutcome
+from quickresponse.telegram.common import send_html
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +41,8 @@ class TelegramSender:
         self._bot = bot
 
     async def send(self, chat_id: int, html: str, *, paid: bool) -> SendOutcome:
-        # What Bot.send_message would send for these arguments.
-        data: dict[str, Any] = {
-            "chat_id": chat_id, "text": html, "parse_mode": ParseMode.HTML.value,
-            "link_preview_options": {"is_disabled": True},
-        }
-        if paid:
-            data["allow_paid_broadcast"] = True
         try:
-            # Bot._post: the path of every Bot.send_* (defaults, ExtBot's rate limiter, PTB's
-            # errors), without building a Message from the answer.
-            await self._bot._post("sendMessage", data)
+            await send_html(self._bot, chat_id, html, paid=paid)
         except RetryAfter as exc:
             with warnings.catch_warnings():
                 # PTB 22 warns that the type becomes timedelta; both are handled here.
