@@ -308,10 +308,6 @@ def _objects(texts: list[str]) -> np.ndarray:
     return array
 
 
-_SPACE_RUN = re.compile(" {2,}")
-_LINE_EDGES = re.compile(" ?\n ?")
-
-
 def _normalise_pieces(pieces: Iterable[str]) -> dict[str, str]:
     """:func:`normalise` of each piece (text without spaces), cheaply for the common kinds."""
     out: dict[str, str] = {}
@@ -383,7 +379,6 @@ def _fold_chinese_texts(texts: list[str]) -> list[str]:
 # Common Chinese characters and ASCII digits (住20楼, 打119): width, case, marks and the English
 # steps leave both alone.
 _CHINESE_DIGITS = re.compile("[\u3400-\u4dbf\u4e00-\u9fff0-9]+")
-_NON_WORD_IN_LINE = re.compile(f"[^\\w{_CJK_CLASS}\\n]+", re.UNICODE)
 
 
 def _fold_chinese(text: str) -> str:

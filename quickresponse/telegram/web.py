@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from telegram import Update
 
 from quickresponse import metrics
@@ -29,7 +30,7 @@ _OK = json.dumps({"ok": True})
 _REFUSED = json.dumps({"ok": False})
 
 
-def webhook_handler(bot_app: Any, secret: str) -> Any:
+def webhook_handler(bot_app: Any, secret: str) -> Handler:
     """Take updates from Telegram; a request without the secret token is refused and logged.
 
     ``bot_app`` is any PTB ``Application`` (the benchmark's echo baseline uses this too)."""
@@ -53,7 +54,7 @@ def webhook_handler(bot_app: Any, secret: str) -> Any:
     return take_update
 
 
-def _health(services: Services) -> Any:
+def _health(services: Services) -> Handler:
     async def report_health(_request: web.Request) -> web.Response:
         """200 when the database answers and the scheduler runs, else 503."""
         database = await services.db.ping()
