@@ -182,7 +182,7 @@ _OFF_TOPIC = re.compile(
     r"|驾照|驾驶证|车牌|摇号|入学|学区|招生|上小学|上幼儿园|入园|转学|学费|结婚证|离婚|营业执照|快递"
     r"|推荐\S{0,6}(餐厅|饭店|美食|火锅|好吃)|好吃的|酒店预订|订酒店|机票|火车票|高铁票|车票"
     r"|公交线路|坐几路|几路车|首班车|末班车|打车|滴滴|红包|点击链接|优惠券|彩票|股票|理财|贷款|房价"
-    r"|租房|房东|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|足球|篮球"
+    r"|租房|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|足球|篮球"
     r"|旅游攻略|景点|门票|购物|网购|退款|找工作|招聘|工资|怎么办理|如何办理|去哪办|在哪办|营业时间"
     r"|几点开门|几点关门|收车|运营时间|好玩|股市|股价|大盘|上证|深证|恒指|恒生|比特币|汇率"
     r"|苹果手机|iphone"
@@ -192,9 +192,23 @@ _OFF_TOPIC = re.compile(
     r"|book a hotel|flight|train ticket|bus (route|number|schedule|go)|which bus|subway (map|hours"
     r"|schedule)|metro (map|hours|schedule)|taxi|didi|sim card|phone (plan|credit|bill)|top up"
     r"|mobile data|wifi|bank|exchange money|currency|stock|lottery|movie|film|song|music|football"
-    r"|basketball|tourist|sightseeing|shopping|rent|landlord|deposit|marriage|divorce|recipe"
-    r"|noisy|opening hours|job|salary|refund|parcel|delivery|stock market|share price|bitcoin"
+    r"|basketball|tourist|sightseeing|shopping|rent (a|an|the) (flat|room|house)|the rent"
+    r"|rental|deposit|marriage|divorce|recipes?"
+    r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery|stock market|share price|bitcoin"
     r"|crypto|exchange rate|iphone)\b")
+
+# Shopping for the cheapest, bills and fees, insurance products, songs and shows, homework and
+# trivia about where hazards come from: nothing the safety advice answers, however many topic
+# words they hold (便宜的电动车, 停车费, 雷雨这首歌, 台风名字是谁取的, travel insurance). They are
+# out of scope unless an entry matches very strongly.
+_NOT_ADVICE = re.compile(
+    r"便宜|最平|性价比|停车费|电费|水费|燃气费|暖气费|物业费|余额|车险|寿险|旅游险|旅行险|这首歌"
+    r"|歌词|谁唱|电视剧|综艺|小说|作业|功课|论文|考试|谁(取|起|发明|命名)的|名字是谁|名字由谁"
+    r"|怎么形成|如何形成|形成的|成因|比赛|比分"
+    r"|\b(cheap|cheaper|cheapest|bargain|travel insurance|car insurance|life insurance"
+    r"|health insurance|homework|essay|exam|quiz|lyrics|album|tv (show|series)|game|games"
+    r"|won the|who won|meme|memes|who names|named after|how (is|are) (a |an )?"
+    r"\w+ formed|history of|teaching|tutor)\b")
 
 # Forecast questions ("明天会下雨吗", "will it snow this weekend") name a weather hazard but ask
 # for a forecast, not for safety advice; unless they also ask what to do, they are out of scope.
@@ -246,6 +260,8 @@ _W_COVERAGE, _W_UNIT, _W_KEYWORD = 0.40, 0.30, 0.30
 # A message that names another city service is answered only on a match this strong
 # ("小区物业不处理门口积水" still gets the hazard report).
 _OFF_TOPIC_BAR = 80.0
+# ... and a message that asks for prices, fees, songs or trivia (_NOT_ADVICE) below this.
+_NOT_ADVICE_BAR = 90.0
 # A keyword this heavy (sum of feature weights) counts half; heavier ones count more.
 _KEYWORD_HALF = 3.0
 # A message weighing more than this many typical example questions is judged on that much.
@@ -849,6 +865,9 @@ class Matcher:
             return MatchResult(text, lang, urgent, "none", (), "off_topic")
         if (not urgent and _OFF_TOPIC.search(query)
                 and (not ranked or ranked[0][1] < _OFF_TOPIC_BAR)):
+            return MatchResult(text, lang, urgent, "none", (), "off_topic")
+        if (not urgent and _NOT_ADVICE.search(query)
+                and (not ranked or ranked[0][1] < _NOT_ADVICE_BAR)):
             return MatchResult(text, lang, urgent, "none", (), "off_topic")
         candidates = tuple(Candidate(i, round(min(s, 100.0), 1)) for i, s, _ in ranked
                            if s >= _LIST_FLOOR)[: self.max_candidates]

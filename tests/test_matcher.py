@@ -138,12 +138,28 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "地铁几点收车", "my cat is sick and not eating", "家里的狗狗拉肚子了",
     "what's 110 + 120", "119乘以2等于多少", "what is 7 plus 5",
     "聽日會唔會打風", "will there be a typhoon this week", "明天空气质量怎么样", "今天有雾霾吗",
+    # Prices, bills, insurance products, songs, sport and trivia, however many topic words.
+    "哪家店的电动车最便宜", "停车场停车费怎么收", "这个月电费余额怎么查", "雷雨这首歌的歌词",
+    "台风的名字是谁起的", "best travel insurance for a ski trip", "who won the thunder match",
+    "homework: how are sandstorms formed",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
     result = matcher.match(message)
     assert result.decision == "none", result
     assert result.entry_id is None
+
+
+@pytest.mark.parametrize(("message", "entry_id"), [
+    # Words of the price / trivia rule inside real safety questions.
+    ("can i light matches during a power cut", "power-outage"),
+    ("how can our community use the resilience scorecard", "resilience-scorecard"),
+    ("我们租了个地下室住 下大雨要不要搬出去", "flood-basement"),
+    ("we rent a basement room, when should we get out in heavy rain", "flood-basement"),
+])
+def test_price_and_trivia_words_do_not_reject_a_safety_question(
+        matcher: Matcher, message: str, entry_id: str) -> None:
+    assert matcher.match(message).entry_id == entry_id
 
 
 def test_a_forecast_question_that_asks_what_to_do_is_in_scope(matcher: Matcher) -> None:

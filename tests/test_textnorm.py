@@ -56,6 +56,9 @@ def test_normalise_folds_what_residents_type(typed: str, folded: str) -> None:
     ("俾電電親", "被电触电"),
     ("瓦斯外洩 可以傳簡訊嗎", "燃气泄漏 可以传短信吗"),           # Taiwan words
     ("屋苑啲長者", "小区些老人"),                                # Hong Kong words
+    ("食錯嘢肚痾", "吃错东西拉肚子"),
+    ("打大風", "刮大风"),
+    ("路邊的人孔蓋不見了", "路边的井盖不见了"),                    # Taiwan: manhole cover
 ])
 def test_cantonese_words_fold_to_mandarin(typed: str, folded: str) -> None:
     assert normalise(typed) == folded
@@ -186,6 +189,7 @@ def test_detect_language_default_is_configurable() -> None:
     ("child", "children", "kid", "kids"),
     ("neighbour", "neighbours", "neighbor", "neighbors"),  # British and American spelling
     ("elevator", "elevators", "lift", "lifts"),
+    ("tin", "tins", "tinned", "canned", "cans"),         # "can" alone is a stop word
 ])
 def test_stem_meets_word_forms(forms: tuple[str, ...]) -> None:
     assert len({stem(w) for w in forms}) == 1
