@@ -86,13 +86,15 @@ _CANTONESE = {
     "水喉": "水龙头", "冲凉": "洗澡", "白车": "救护车", "差佬": "警察", "急症室": "急诊室",
     "细路仔": "小孩", "细路": "小孩", "灭火筒": "灭火器", "警钟": "警铃", "宽频": "宽带",
     "机械人": "机器人", "遇溺": "溺水",
-    "火烛": "着火", "打大风": "刮大风", "打风": "刮台风", "行雷": "打雷", "落大雨": "下大雨", "落暴雨": "下暴雨",
+    "火烛": "着火", "打大风": "刮大风", "打风": "刮台风", "行雷": "打雷", "落大雨": "下大雨",
+    "落暴雨": "下暴雨",
     "落冰雹": "下冰雹", "落楼": "下楼", "落车": "下车", "山泥倾泻": "山体滑坡",
 }
 # Taiwan and Hong Kong words for what the knowledge base says in mainland words (zhconv changes
 # the script, not the vocabulary): 瓦斯 is 燃气, 土石流 is 泥石流, 志工 is 志愿者.
 _REGIONAL = {
-    "瓦斯": "燃气", "外泄": "泄漏", "人孔盖": "井盖", "土石流": "泥石流", "坍方": "塌方", "简讯": "短信",
+    "瓦斯": "燃气", "外泄": "泄漏", "人孔盖": "井盖", "土石流": "泥石流", "坍方": "塌方",
+    "简讯": "短信",
     "捷运": "地铁", "机车": "摩托车", "电单车": "摩托车", "计程车": "出租车", "的士": "出租车",
     "跳电": "跳闸", "电扶梯": "扶梯", "志工": "志愿者", "防灾包": "应急包", "避难包": "应急包",
     "行动电源": "充电宝", "延长线": "插线板", "区公所": "街道办", "里长": "居委会",
@@ -487,7 +489,8 @@ _WORD_FORMS = {
     "grandma": "grandmother", "granny": "grandmother", "grandpa": "grandfather",
     "grandad": "grandfather", "granddad": "grandfather", "lift": "elevator",
     "apartment": "flat", "electricity": "power",
-    "escooter": "ebike", "tinned": "tin", "canned": "tin", "cans": "tin", "fireman": "firefighter", "firemen": "firefighter", "prep": "prepare",
+    "escooter": "ebike", "tinned": "tin", "canned": "tin", "cans": "tin",
+    "fireman": "firefighter", "firemen": "firefighter", "prep": "prepare",
 }
 
 
