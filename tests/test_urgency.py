@@ -121,3 +121,150 @@ def test_an_emergency_reports_the_phrases_that_state_it() -> None:
 def test_a_question_ahead_of_time_states_no_emergency() -> None:
     assert not assess(normalise("如果被困在电梯里怎么办")).statements
     assert not assess(normalise("what should I do if someone collapsed")).statements
+
+
+# Emergencies described in words the first rules missed, each with the preparation or knowledge
+# question on the same topic that must stay calm (the framing rules above decide those: a
+# conditional, or a question without the resident in it).
+CONCEPTS = {
+    "strong gas smell": (
+        ["家里好大阵煤气味", "厨房煤气味特别重", "一进门就闻到好浓的燃气味", "屋企好大陣煤氣味",
+         "楼道里燃气味越来越浓", "满屋都是煤气味",
+         "there's a really strong smell of gas in my flat", "the whole house reeks of gas",
+         "the gas smell is overpowering in the hallway"],
+        ["如果闻到很重的煤气味怎么办", "煤气味很重怎么办",
+         "what should I do if the gas smell is strong"]),
+    "water pouring in": (
+        ["雨水正在往地下车库里灌", "水从门缝灌进来了", "大水涌进来了 一楼全湿了",
+         "下水道倒灌了 水漫到客厅", "啲水湧晒入嚟", "水入緊屋",
+         "water is flooding in through the garage door", "water's gushing in under the back door",
+         "the basement is flooding fast"],
+        ["如果地下车库进水怎么办", "怎么防止下水道倒灌", "海水倒灌是什么意思",
+         "冷风一直往屋里灌进来", "what to do if water is flooding into the basement",
+         "how to stop water coming into the garage"]),
+    "flash-flood signs": (
+        ["我们在河边露营 河水突然变浑了", "上游传来轰隆声 我们还在溪边", "河水暴涨 我们在河滩上",
+         "條河突然變濁 仲有轟隆聲",
+         "we're camping by the river and it suddenly turned muddy",
+         "there's a roaring sound coming from upstream and we're in the canyon",
+         "the creek is suddenly rising and we are on the gravel bar"],
+        ["山洪来之前有什么征兆", "河水突然变浑说明什么 有什么征兆",
+         "what are the warning signs of a flash flood like a roaring sound",
+         "my stomach is rumbling, we are hiking in the valley"]),
+    "burns": (
+        ["我烫伤了 手上起了大水泡", "孩子被开水烫了", "老公炒菜烧伤了手臂",
+         "我淥親隻手 起咗好大粒水泡",
+         "I got burned by hot oil", "my toddler just scalded himself with tea",
+         "my husband burned his arm on the oven", "I spilled boiling water on my arm"],
+        ["烧伤了怎么处理", "烫伤了应该怎么办", "烫伤后起水泡要不要挑破", "走了一天路 脚上起了水泡",
+         "how do I treat a burn", "how to treat a child who got burned",
+         "what to do if someone got scalded", "I burned the toast again",
+         "hiking all day and I have huge blisters on my feet"]),
+    "carbon monoxide": (
+        ["我头好晕想吐 家里开着热水器洗澡", "一家人头很晕 屋里烧着煤炉", "爸爸在车库里 头很晕 恶心",
+         "頭好暈 想嘔 屋企開緊炭爐",
+         "I feel dizzy and keep throwing up, we have a gas heater on",
+         "my kids are vomiting and we used the generator indoors",
+         "we're all nauseous and have headaches, the coal stove is burning"],
+        ["用煤炉取暖会不会头晕", "一氧化碳中毒会头晕恶心吗", "车库停车费太贵 真头疼",
+         "can a gas heater make you dizzy",
+         "what are the symptoms of carbon monoxide poisoning like dizziness",
+         "the garage door is giving me a headache"]),
+    "traffic accident": (
+        ["前面出车祸了 有人倒在地上流血", "我爸被车撞了", "一辆电动车把老人撞倒了",
+         "佢俾車撞親 流緊血",
+         "前面两车相撞 有人受伤",
+         "my son was hit by a car outside the school",
+         "there's been a car crash and the driver is bleeding",
+         "a cyclist got knocked down by a van and isn't moving"],
+        ["出车祸了先做什么", "被车撞了怎么处理", "两部电影撞车了", "那个主播直播翻车了",
+         "我的车被撞了 保险怎么赔", "what to do if someone is hit by a car",
+         "first aid for people injured in a car crash",
+         "crash course in first aid for injured people"]),
+    "building shaking": (
+        ["楼在摇 我们在二十楼", "地在晃 灯也在晃", "房子在抖 怎么回事", "棟樓喺度搖緊",
+         "the building is shaking!!", "everything is shaking and things are falling off shelves",
+         "the floor is shaking under us", "our whole house is shaking right now"],
+        ["what to do if the building shakes", "如果楼在摇应该往哪跑", "地震的时候房子会晃吗",
+         "is it normal for the building to sway in the wind", "工地在震动施工 好吵"]),
+    "battery smoking or popping": (
+        ["手机电池冒烟了", "电动车电池鼓包冒烟", "充电宝噼啪响 还发烫", "個電池冒煙",
+         "my laptop battery is smoking", "the power bank is popping and hissing",
+         "the battery is swollen and hot on my desk", "my e-bike battery is popping"],
+        ["电池冒烟怎么办", "为什么充电宝会鼓包冒烟", "why do lithium batteries start smoking",
+         "my phone is popping off with messages"]),
+    "live wire, person lying there": (
+        ["我老公碰了电线倒在地上", "工人摸了电线 躺在地上不动", "佢掂咗電線 瞓咗喺地下",
+         "my dad touched a live wire and is lying on the floor",
+         "he grabbed the cable and now he's lying on the ground"],
+        ["what happens if you touch a live wire", "如果有人碰了电线倒在地上怎么办",
+         "把剩饭倒在地上了",
+         "the dog is lying on the floor"]),
+    "going under": (
+        ["孩子在水里一直往下沉", "佢喺水度一路沉落去", "孩子在游泳池里一直往下沉",
+         "the boy keeps going under in the lake", "my friend is going under in the river"],
+        ["溺水的人为什么会往下沉", "我的心一直往下沉",
+         "how can you tell if someone is going under while swimming"]),
+    "heatstroke": (
+        ["爷爷晒太阳后神志不清", "他浑身滚烫 不出汗", "阿婆神志不清 成身滾燙",
+         "my grandad is confused and really hot after gardening",
+         "he stopped sweating and his skin is hot and red"],
+        ["中暑神志不清怎么急救", "今天好热 我都不出汗",
+         "what are the signs of heatstroke like not sweating",
+         "why am I not sweating in hot weather", "I'm confused about hot water bottles"]),
+}
+
+
+@pytest.mark.parametrize(("concept", "message"), [
+    (concept, message) for concept, (now, _) in CONCEPTS.items() for message in now])
+def test_more_emergencies_happening_now_are_urgent(concept: str, message: str) -> None:
+    assert is_urgent(message), (concept, assess(normalise(message), message).cues)
+
+
+@pytest.mark.parametrize(("concept", "message"), [
+    (concept, message) for concept, (_, ahead) in CONCEPTS.items() for message in ahead])
+def test_the_questions_next_to_them_are_not_urgent(concept: str, message: str) -> None:
+    assert not is_urgent(message), (concept, assess(normalise(message), message).cues)
+
+
+def test_a_sign_needs_its_context() -> None:
+    # Dizzy with no stove, a roar with no river, blisters with no burn, a crash with nobody hurt.
+    assert not is_urgent("我头好晕想吐")
+    assert is_urgent("我头好晕想吐 屋里烧着煤炉")
+    assert not is_urgent("the neighbours are making a roaring sound")
+    assert is_urgent("we are in the gorge and there is a roaring sound")
+    assert not is_urgent("走路走到脚起了大水泡")
+    assert is_urgent("被热油溅到 起了大水泡")
+    assert not is_urgent("the car crashed into a wall")
+    assert is_urgent("the car crashed into a wall and the driver is unconscious")
+
+
+def test_the_phrases_stating_a_paired_sign_name_both_halves() -> None:
+    statements = assess(normalise("一家人头很晕 屋里烧着煤炉")).statements
+    assert "头很晕" in statements and "煤炉" in statements
+    statements = assess(normalise("my kids are vomiting and the generator is indoors")).statements
+    assert "vomiting" in statements and "generator" in statements
+
+
+def test_once_tells_a_story_but_not_once_the_fire_is_out() -> None:
+    assert not is_urgent("my kitchen caught fire once, how do I prevent it")
+    assert not is_urgent("it caught fire once when the battery was charging")
+    assert not is_urgent("我家曾经着火了 老房子怎么防火")
+    assert is_urgent("our kitchen caught fire, once the fire is out should we leave")
+    assert is_urgent("the pan caught fire once again!!")
+    assert is_urgent("the flat is on fire, get out at once")
+
+
+def test_laughter_marks_a_joke_unless_there_is_a_distress_call() -> None:
+    assert not is_urgent("my boss is on fire today lol")
+    assert not is_urgent("this striker is on fire tonight hahaha")
+    assert not is_urgent("我们组今天着火了哈哈 业绩爆了")
+    assert not is_urgent("my code is on fire \U0001f602")
+    assert is_urgent("my boss is on fire today")
+    assert is_urgent("help me lol my house is on fire")
+
+
+def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
+    # The typo corrector once turned shaking and smoking into soaking.
+    assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
+    assert is_urgent("the charger is smoking")
