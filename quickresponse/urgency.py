@@ -12,7 +12,9 @@ The signal is built from three kinds of cue, found in the normalised text:
   what makes it one (dizzy beside a coal stove, a river turning muddy, a crash and someone hurt);
 * the framing: hypothetical or knowledge-question shapes ("如果", "万一", "的话", "what should I
   do if", "how do I", "能不能", "有什么症状") against present-tense markers ("现在", "正在", "快",
-  "right now", "!!"), and laughter ("lol", "哈哈") marking a message that is not literal.
+  "right now", "!!"). Laughter ("lol", "哈哈") does not count against urgency: "my boss is on
+  fire today lol" getting the fire numbers first costs little, a frightened teenager's "my
+  house is on fire lol" going without them could cost a life.
 
 Pinyin-input typos (着伙了 for 着火了) are caught by matching the Chinese statements on their
 pinyin as well, and English typos (trappd, colapsed) by correcting words to the cue vocabulary.
@@ -334,11 +336,6 @@ _EN_PAIRS = (
      re.compile(r"\b(battery|batteries|power ?bank|powerbank|charger|ebike|escooter|e scooter"
                 r"|lithium)\b")),
 )
-# "my boss is on fire today lol": laughter marks a message that is not literal, unless it also
-# calls for help.
-_JOKE = re.compile(r"\b(lo+l|lolz|lmf?ao+|rofl|(ha){2,}h?|he(he)+|jk|just kidding)\b|哈哈|呵呵|嘻嘻"
-                   r"|笑死|\U0001f602|\U0001f923")
-
 # A story that has ended ("幸好有人及时扑灭了", "luckily nobody was hurt") is told afterwards.
 _ZH_OVER = re.compile(r"幸好|好在|幸亏|还好没|扑灭了|已经灭了|已经没事|没事了|救出来了|已经出来了"
                       r"|曾经|有一次(?!性)|有一回")
@@ -452,7 +449,6 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         "now": _ZH_NOW.search(_ZH_OVER.sub(" ", text)) or _EN_NOW.search(_EN_OVER.sub(" ", fixed)),
         "first_person": _ZH_FIRST_PERSON.search(text) or _EN_FIRST_PERSON.search(fixed),
         "over": _ZH_OVER.search(text) or _EN_OVER.search(fixed),
-        "joke": _JOKE.search(fixed) or _JOKE.search(raw),
     }
     cues = tuple(f"{name}:{m.group().strip()}" for name, m in found.items() if m)
     exclaims = raw.count("!") + raw.count("\uff01") >= 2
@@ -460,8 +456,7 @@ def assess(normalised: str, raw: str = "") -> Urgency:
         urgent = False
     elif found["distress"]:
         urgent = True
-    elif (not found["situation"] or (found["over"] and not found["now"])
-          or found["joke"]):
+    elif not found["situation"] or (found["over"] and not found["now"]):
         urgent = False
     elif found["question"]:
         # "有人触电了第一步该做什么" and "地铁站进水了怎么办" ask for knowledge; "我家着火了

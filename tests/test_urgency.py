@@ -255,12 +255,10 @@ def test_once_tells_a_story_but_not_once_the_fire_is_out() -> None:
     assert is_urgent("the flat is on fire, get out at once")
 
 
-def test_laughter_marks_a_joke_unless_there_is_a_distress_call() -> None:
-    assert not is_urgent("my boss is on fire today lol")
-    assert not is_urgent("this striker is on fire tonight hahaha")
-    assert not is_urgent("我们组今天着火了哈哈 业绩爆了")
-    assert not is_urgent("my code is on fire \U0001f602")
-    assert is_urgent("my boss is on fire today")
+def test_laughter_does_not_hide_an_emergency() -> None:
+    # A joke getting the numbers first costs little; a nervous "lol" must not lose them.
+    assert is_urgent("my house is on fire lol what do i do")
+    assert is_urgent("我家厨房着火了哈哈哈 怎么办")
     assert is_urgent("help me lol my house is on fire")
 
 
