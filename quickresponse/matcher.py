@@ -191,7 +191,7 @@ _OFF_TOPIC = re.compile(
     r"|school (enrol\w*|admission|registration|place|fees)|kindergarten|restaurant|hotel"
     r"|book a hotel|flight|train ticket|bus (route|number|schedule|go)|which bus|subway (map|hours"
     r"|schedule)|metro (map|hours|schedule)|taxi|didi|sim card|phone (plan|credit|bill)|top up"
-    r"|mobile data|wifi|bank|exchange money|currency|stock|lottery|movie|film|song|music|football"
+    r"|mobile data|wifi|bank|exchange money|currency|stocks|lottery|movie|film|song|music|football"
     r"|basketball|tourist|sightseeing|shopping|rent (a|an|the) (flat|room|house)|the rent"
     r"|rental|deposit|marriage|divorce|recipes?"
     r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery|stock market|share price|bitcoin"
@@ -202,7 +202,7 @@ _OFF_TOPIC = re.compile(
 # words they hold (便宜的电动车, 停车费, 雷雨这首歌, 台风名字是谁取的, travel insurance). They are
 # out of scope unless an entry matches very strongly.
 _NOT_ADVICE = re.compile(
-    r"便宜|最平|性价比|停车费|电费|水费|燃气费|暖气费|物业费|余额|车险|寿险|旅游险|旅行险|这首歌"
+    r"便宜|最平|性价比|省电|省钱|停车费|电费|水费|燃气费|暖气费|物业费|余额|车险|寿险|旅游险|旅行险|这首歌"
     r"|歌词|谁唱|电视剧|综艺|小说|作业|功课|论文|考试|谁(取|起|发明|命名)的|名字是谁|名字由谁"
     r"|怎么形成|如何形成|形成的|成因|比赛|比分"
     r"|\b(cheap|cheaper|cheapest|bargain|travel insurance|car insurance|life insurance"
@@ -387,14 +387,18 @@ class _HomophoneCorrector:
         return None
 
     def _part_of_word(self, chars: list[str], j: int, start: int, n: int) -> bool:
-        """Whether chars[j] makes a word with a neighbour outside the window."""
-        pairs = []
+        """Whether chars[j] makes a word with one or two neighbours outside the window (烟冲上来
+        is 烟 + 冲上来, not a slip of 烟囱)."""
+        pairs, triples = [], []
         if j == start and j > 0:
             pairs.append(chars[j - 1] + chars[j])
+            triples.append("".join(chars[max(j - 2, 0):j + 1]))
         if j == start + n - 1 and j + 1 < len(chars):
             pairs.append(chars[j] + chars[j + 1])
-        return any(p in ZH_STOPWORDS or p in self._words or chinese_key(p) in self._seen
-                   for p in pairs)
+            triples.append("".join(chars[j:j + 3]))
+        return (any(p in ZH_STOPWORDS or p in self._words or chinese_key(p) in self._seen
+                    for p in pairs)
+                or any(len(t) == 3 and t in self._words for t in triples))
 
 
 @contextmanager

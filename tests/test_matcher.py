@@ -131,6 +131,13 @@ def test_english_misspellings_meet_the_words_the_knowledge_base_uses(
     assert result.candidates and result.candidates[0].entry_id == entry_id, result
 
 
+def test_a_character_that_starts_a_word_with_the_next_two_is_no_slip(matcher: Matcher) -> None:
+    # 烟冲上来了 is 烟 + 冲上来, not a slip of 烟囱 (chimney, a carbon-monoxide word).
+    result = matcher.match("楼下着火了烟冲上来了，我在15楼怎么办")
+    assert result.entry_id == "highrise-fire"
+    assert matcher.match("着伙了").entry_id == "home-fire"    # a real slip is still read
+
+
 def test_a_slip_between_two_indexed_words_is_read_as_the_common_one(matcher: Matcher) -> None:
     # "gass" is one letter from "gas" and from "glass"; the knowledge base talks about gas.
     assert matcher._respell("gass") is not None
@@ -162,7 +169,7 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     # Prices, bills, insurance products, songs, sport and trivia, however many topic words.
     "哪家店的电动车最便宜", "停车场停车费怎么收", "这个月电费余额怎么查", "雷雨这首歌的歌词",
     "台风的名字是谁起的", "best travel insurance for a ski trip", "who won the thunder match",
-    "homework: how are sandstorms formed",
+    "homework: how are sandstorms formed", "空调开几度最省电",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
@@ -177,6 +184,8 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
     ("how can our community use the resilience scorecard", "resilience-scorecard"),
     ("我们租了个地下室住 下大雨要不要搬出去", "flood-basement"),
     ("we rent a basement room, when should we get out in heavy rain", "flood-basement"),
+    ("our shop flooded and we lost all our stock, can small businesses get relief",
+     "insurance-aid"),
 ])
 def test_price_and_trivia_words_do_not_reject_a_safety_question(
         matcher: Matcher, message: str, entry_id: str) -> None:

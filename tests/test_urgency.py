@@ -262,6 +262,13 @@ def test_laughter_does_not_hide_an_emergency() -> None:
     assert is_urgent("help me lol my house is on fire")
 
 
+def test_just_now_places_the_resident_in_it() -> None:
+    # "刚刚" (just now) is happening now: a question about it is urgent.
+    assert is_urgent("刚刚回到家 煤气味很重 怎么办")
+    assert is_urgent("啱啱返到屋企好大陣煤氣味，點算")
+    assert not is_urgent("煤气味很重的时候应该怎么处理")
+
+
 def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
     # The typo corrector once turned shaking and smoking into soaking.
     assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
