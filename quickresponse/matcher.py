@@ -190,9 +190,10 @@ _OFF_TOPIC = re.compile(
     r"|parking (fine|ticket)|traffic (fine|ticket)|speeding|driving licen[cs]e|licen[cs]e plate"
     r"|school (enrol\w*|admission|registration|place|fees)|kindergarten|restaurant|hotel"
     r"|book a hotel|flight|train ticket|bus (route|number|schedule|go)|which bus|subway (map|hours"
-    r"|schedule)|metro (map|hours|schedule)|taxi|didi|sim card|phone (plan|credit|bill)|top up"
+    r"|schedule)|metro (map|hours|schedule)|taxi (fare|app|rank)|(call|book|get|order) a taxi|didi"
+    r"|sim card|phone (plan|credit|bill)|top up"
     r"|mobile data|wifi|bank|exchange money|currency|stocks|lottery|movie|film|song|music|football"
-    r"|basketball|tourist|sightseeing|shopping|rent (a|an|the) (flat|room|house)|the rent"
+    r"|basketball|tourist|sightseeing|shopping|the rent|pay rent"
     r"|rental|deposit|marriage|divorce|recipes?"
     r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery|stock market|share price|bitcoin"
     r"|crypto|exchange rate|iphone)\b")
@@ -202,10 +203,14 @@ _OFF_TOPIC = re.compile(
 # words they hold (便宜的电动车, 停车费, 雷雨这首歌, 台风名字是谁取的, travel insurance). They are
 # out of scope unless an entry matches very strongly.
 _NOT_ADVICE = re.compile(
-    r"便宜|最平|性价比|省电|省钱|停车费|电费|水费|燃气费|暖气费|物业费|余额|车险|寿险|旅游险|旅行险|这首歌"
+    r"便宜|最平|性价比|多少钱|价格|价钱|京东|淘宝|拼多多|省电|省钱|停车费|电费|水费|燃气费|暖气费|物业费"
+    r"|余额|车险|寿险|旅游险|旅行险|这首歌"
     r"|歌词|谁唱|电视剧|综艺|小说|作业|功课|论文|考试|谁(取|起|发明|命名)的|名字是谁|名字由谁"
-    r"|怎么形成|如何形成|形成的|成因|比赛|比分"
-    r"|\b(cheap|cheaper|cheapest|bargain|travel insurance|car insurance|life insurance"
+    r"|怎么形成|如何形成|形成的|成因|比赛|比分|高考|物理题|数学题|这个词|英文怎么说|英语怎么说|怎么翻译"
+    r"|笑话"
+    r"|\b(cheap|cheaper|cheapest|bargain|price|prices|how much (is|are|does|do) .{1,30} cost"
+    r"|travel insurance|car insurance|life insurance|jokes?|how do you say"
+    r"|translate|translation"
     r"|health insurance|homework|essay|exam|quiz|lyrics|album|tv (show|series)|game|games"
     r"|won the|who won|meme|memes|who names|named after|how (is|are) (a |an )?"
     r"\w+ formed|history of|teaching|tutor)\b")

@@ -71,6 +71,7 @@ _ZH_SITUATION_PHRASES = (
     "叫不醒", "没反应", "没呼吸", "没有呼吸", "没气了", "没脉搏", "没有脉搏", "没心跳", "没有心跳",
     "心跳停", "喘不上气", "喘不过气", "上不来气", "呼吸困难", "抽搐", "口吐白沫", "大出血",
     "流血不止", "血止不住", "止不住血", "血流不止", "一直流血", "血流了", "好多血", "流了很多血",
+    "血一直往外冒", "往外冒血", "血一直流", "四周都是水", "困在屋顶", "在屋顶上等",
     "骨头露出来", "摔倒了起不来", "浑身发烫", "说胡话", "噎住了", "卡住喉咙",
     "躺在地上不动", "趴在地上不动", "倒在血泊",
     # heatstroke signs
@@ -198,6 +199,8 @@ _EN_SITUATION = re.compile(
     r"|stuck in (a|the|an) (lift|elevator)|(lift|elevator) (is )?stuck"
     # water
     r"|water is (rising|coming in|up to|pouring in)|pouring into|rising fast|is underwater"
+    r"|(in|into) (waist|chest|neck)[ -]deep water|water all around (us|me)|surrounded by water"
+    r"|(we are|i am|we re|i m) on the roof|current is pulling|nowhere to hide"
     r"|are underwater|under water"
     r"|(up to|reached) (my|our|the) (knee|waist|chest|neck|door|window)"
     r"|(is|are|am|s) drowning|(someone|somebody|kid|child|man|woman|boy|girl) drowning"

@@ -169,7 +169,9 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     # Prices, bills, insurance products, songs, sport and trivia, however many topic words.
     "哪家店的电动车最便宜", "停车场停车费怎么收", "这个月电费余额怎么查", "雷雨这首歌的歌词",
     "台风的名字是谁起的", "best travel insurance for a ski trip", "who won the thunder match",
-    "homework: how are sandstorms formed", "空调开几度最省电",
+    "homework: how are sandstorms formed", "空调开几度最省电", "网上买个灭火器多少钱",
+    "how do you say hailstorm in chinese", "tell me a joke about floods",
+    "物理题：打雷的声音为什么比闪电慢",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
@@ -186,6 +188,7 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
     ("we rent a basement room, when should we get out in heavy rain", "flood-basement"),
     ("our shop flooded and we lost all our stock, can small businesses get relief",
      "insurance-aid"),
+    ("i drive a taxi, what do i do if my car stalls in a flooded underpass", "flood-driving"),
 ])
 def test_price_and_trivia_words_do_not_reject_a_safety_question(
         matcher: Matcher, message: str, entry_id: str) -> None:

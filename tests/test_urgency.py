@@ -269,6 +269,15 @@ def test_just_now_places_the_resident_in_it() -> None:
     assert not is_urgent("煤气味很重的时候应该怎么处理")
 
 
+def test_cut_off_by_water_or_storm_and_bleeding_are_urgent() -> None:
+    assert is_urgent("we're in chest-deep water and can't reach the kerb")
+    assert is_urgent("we are on the roof, the street has become a river")
+    assert is_urgent("on an open hill, thunder right over us and nowhere to hide")
+    assert is_urgent("他手被玻璃划开了 血一直往外冒")
+    assert not is_urgent("what should you do if you are surrounded by water")
+    assert not is_urgent("can we shelter on the roof when it floods")
+
+
 def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
     # The typo corrector once turned shaking and smoking into soaking.
     assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
