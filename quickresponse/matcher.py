@@ -182,7 +182,7 @@ _OFF_TOPIC = re.compile(
     r"|驾照|驾驶证|车牌|摇号|入学|学区|招生|上小学|上幼儿园|入园|转学|学费|结婚证|离婚|营业执照|快递"
     r"|推荐\S{0,6}(餐厅|饭店|美食|火锅|好吃)|好吃的|酒店预订|订酒店|机票|火车票|高铁票|车票"
     r"|公交线路|坐几路|几路车|首班车|末班车|打车|滴滴|红包|点击链接|优惠券|彩票|股票|理财|贷款|房价"
-    r"|租房|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|足球|篮球"
+    r"|租房|押金|物业|噪音|扰民|手机卡|电话卡|话费|充值|缴费|宽带|电影|游戏|唱歌|球赛|足球赛|篮球赛"
     r"|旅游攻略|景点|门票|购物|网购|退款|找工作|招聘|工资|怎么办理|如何办理|去哪办|在哪办|营业时间"
     r"|几点开门|几点关门|收车|运营时间|好玩|股市|股价|大盘|上证|深证|恒指|恒生|比特币|汇率"
     r"|苹果手机|iphone"
@@ -192,8 +192,9 @@ _OFF_TOPIC = re.compile(
     r"|book a hotel|flight|train ticket|bus (route|number|schedule|go)|which bus|subway (map|hours"
     r"|schedule)|metro (map|hours|schedule)|taxi (fare|app|rank)|(call|book|get|order) a taxi|didi"
     r"|sim card|phone (plan|credit|bill)|top up"
-    r"|mobile data|wifi|bank|exchange money|currency|stocks|lottery|movie|film|song|music|football"
-    r"|basketball|tourist|sightseeing|shopping|the rent|pay rent"
+    r"|mobile data|wifi|bank|exchange money|currency|stocks|lottery|movie|film|song|music"
+    r"|(football|basketball) (match|game|team|score|scores|results|tickets)|tourist|sightseeing"
+    r"|shopping|the rent|pay rent"
     r"|rental|deposit|marriage|divorce|recipes?"
     r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery|stock market|share price|bitcoin"
     r"|crypto|exchange rate|iphone)\b")
@@ -204,7 +205,7 @@ _OFF_TOPIC = re.compile(
 # out of scope unless an entry matches very strongly.
 _NOT_ADVICE = re.compile(
     r"便宜|最平|性价比|多少钱|价格|价钱|京东|淘宝|拼多多|省电|省钱|停车费|电费|水费|燃气费|暖气费|物业费"
-    r"|余额|车险|寿险|旅游险|旅行险|这首歌"
+    r"|余额|车险|寿险|旅游险|旅行险|这首歌|找借口|借口"
     r"|歌词|谁唱|电视剧|综艺|小说|作业|功课|论文|考试|谁(取|起|发明|命名)的|名字是谁|名字由谁"
     r"|怎么形成|如何形成|形成的|成因|比赛|比分|高考|物理题|数学题|这个词|英文怎么说|英语怎么说|怎么翻译"
     r"|笑话"

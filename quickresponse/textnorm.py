@@ -59,7 +59,8 @@ _CANTONESE = {
     "味好劲": "味很重", "冇晒": "全没了", "咗喺": "在", "喺度": "在", "喺边": "在哪",
     "使唔使": "要不要", "唔使": "不用", "得唔得": "行不行", "系咪": "是不是", "系唔系": "是不是",
     "识唔识": "会不会", "食唔食得": "能不能吃", "饮唔饮得": "能不能喝", "乜": "什么",
-    "啖样": "这样", "几时": "什么时候", "几多": "多少", "边间": "哪间", "边处": "哪里",
+    "啖样": "这样", "几时": "什么时候", "几多": "多少", "几耐": "多久", "边间": "哪间",
+    "边处": "哪里",
     "呢啲": "这些", "呢排": "最近", "𠵱家": "现在", "宜家": "现在", "今日": "今天", "㖊日": "昨天",
     "寻日": "昨天", "成日": "总是", "成晚": "整晚", "成家人": "全家人", "成栋": "整栋",
     "成条": "整条", "好彩": "幸好", "即刻": "立刻", "快啲": "快点", "早啲": "早点",
@@ -489,7 +490,8 @@ _WORD_FORMS = {
     "grandma": "grandmother", "granny": "grandmother", "grandpa": "grandfather",
     "grandad": "grandfather", "granddad": "grandfather", "lift": "elevator",
     "apartment": "flat", "electricity": "power",
-    "escooter": "ebike", "tinned": "tin", "canned": "tin", "cans": "tin",
+    "escooter": "ebike", "tremor": "quake", "diarrhea": "diarrhoea", "tinned": "tin",
+    "canned": "tin", "cans": "tin",
     "fireman": "firefighter", "firemen": "firefighter", "prep": "prepare",
 }
 

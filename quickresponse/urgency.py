@@ -72,6 +72,7 @@ _ZH_SITUATION_PHRASES = (
     "心跳停", "喘不上气", "喘不过气", "上不来气", "呼吸困难", "抽搐", "口吐白沫", "大出血",
     "流血不止", "血止不住", "止不住血", "血流不止", "一直流血", "血流了", "好多血", "流了很多血",
     "血一直往外冒", "往外冒血", "血一直流", "四周都是水", "困在屋顶", "在屋顶上等",
+    "在进水", "到膝盖了", "到腰了", "浸到腰", "我还在下面", "余震又来了", "手脚发麻", "一直吐",
     "骨头露出来", "摔倒了起不来", "浑身发烫", "说胡话", "噎住了", "卡住喉咙",
     "躺在地上不动", "趴在地上不动", "倒在血泊",
     # heatstroke signs
@@ -215,6 +216,8 @@ _EN_SITUATION = re.compile(
     r"|(head|face) (keeps |is |s )?(going|slipping) under"
     # gas and poisoning
     r"|(i|we) (can )?smell gas|smells? (of|like) gas|strong (gas )?smell|gas (is )?leaking|hissing"
+    r"|smells? (really |very |so )?strong(ly)? of gas|(at|up to) my (ankles|knees|waist)"
+    r"|hair is standing( up)?|striking (really |very )?close"
     r"|(reek|reeks|reeking|stink|stinks|stinking) of gas|smelling gas"
     r"|(strong|heavy|overpowering|intense|thick|really bad|awful) (smell of gas|gas smell"
     r"|gas odou?r|smell of rotten eggs|rotten egg smell)"
@@ -370,6 +373,12 @@ _EN_PATTERN_WORDS = frozenset(re.findall("[a-z]{5,}", " ".join(
                                     *(pattern for pair in _EN_PAIRS for pattern in pair)))))
 
 
+_METAPHOR = re.compile(
+    r"(被)?(工作|作业|邮件|消息|信息|任务|文件|订单|考试)(给)?淹没(了)?"
+    r"|\b(flooded|drowning|swamped|buried) (with|in) (work|emails?|messages|calls|orders"
+    r"|homework|paperwork|requests)\b")
+
+
 @dataclass(frozen=True)
 class Urgency:
     urgent: bool
@@ -438,7 +447,8 @@ def assess(normalised: str, raw: str = "") -> Urgency:
 
     ``raw`` is the message as typed, for the marks normalisation drops ("!!").
     """
-    text = normalised
+    # "被工作淹没了", "flooded with emails": a figure of speech, not water.
+    text = _METAPHOR.sub(" ", normalised).strip()
     if not text:
         return Urgency(False)
     sound = _pinyin_key(text) if _CJK.search(text) else ""

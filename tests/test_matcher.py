@@ -171,7 +171,8 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "台风的名字是谁起的", "best travel insurance for a ski trip", "who won the thunder match",
     "homework: how are sandstorms formed", "空调开几度最省电", "网上买个灭火器多少钱",
     "how do you say hailstorm in chinese", "tell me a joke about floods",
-    "物理题：打雷的声音为什么比闪电慢",
+    "物理题：打雷的声音为什么比闪电慢", "公司消防演习好无聊 找个借口不去",
+    "who won the football match",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
@@ -189,6 +190,7 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
     ("our shop flooded and we lost all our stock, can small businesses get relief",
      "insurance-aid"),
     ("i drive a taxi, what do i do if my car stalls in a flooded underpass", "flood-driving"),
+    ("the aqi is 350 today, is football practice outside still ok for my son", "air-pollution"),
 ])
 def test_price_and_trivia_words_do_not_reject_a_safety_question(
         matcher: Matcher, message: str, entry_id: str) -> None:

@@ -58,6 +58,7 @@ def test_normalise_folds_what_residents_type(typed: str, folded: str) -> None:
     ("屋苑啲長者", "小区些老人"),                                # Hong Kong words
     ("食錯嘢肚痾", "吃错东西拉肚子"),
     ("打大風", "刮大风"),
+    ("儲起啲水可以擺幾耐", "储起些水可以摆多久"),
     ("路邊的人孔蓋不見了", "路边的井盖不见了"),                    # Taiwan: manhole cover
 ])
 def test_cantonese_words_fold_to_mandarin(typed: str, folded: str) -> None:
@@ -190,6 +191,7 @@ def test_detect_language_default_is_configurable() -> None:
     ("neighbour", "neighbours", "neighbor", "neighbors"),  # British and American spelling
     ("elevator", "elevators", "lift", "lifts"),
     ("tin", "tins", "tinned", "canned", "cans"),         # "can" alone is a stop word
+    ("quake", "quakes", "tremor", "tremors"),
 ])
 def test_stem_meets_word_forms(forms: tuple[str, ...]) -> None:
     assert len({stem(w) for w in forms}) == 1

@@ -278,6 +278,20 @@ def test_cut_off_by_water_or_storm_and_bleeding_are_urgent() -> None:
     assert not is_urgent("can we shelter on the roof when it floods")
 
 
+def test_rising_water_and_close_lightning_told_calmly_are_urgent() -> None:
+    assert is_urgent("the hallway smells really strong of gas and the baby is asleep")
+    assert is_urgent("water coming down the stairs into our basement, it's up to my knees")
+    assert is_urgent("lightning striking really close to the ridge and my hair is standing up")
+    assert is_urgent("车库在进水 水到膝盖了 我还在下面")
+    assert is_urgent("余震又来了 我们还在楼里")
+
+
+def test_a_figure_of_speech_is_no_flood() -> None:
+    assert not is_urgent("这周被工作淹没了 好累")
+    assert not is_urgent("i'm drowning in emails at work today")
+    assert is_urgent("洪水淹没了一楼 我们在二楼出不去")
+
+
 def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
     # The typo corrector once turned shaking and smoking into soaking.
     assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
