@@ -205,13 +205,15 @@ _OFF_TOPIC = re.compile(
 # out of scope unless an entry matches very strongly.
 _NOT_ADVICE = re.compile(
     r"便宜|最平|性价比|多少钱|价格|价钱|京东|淘宝|拼多多|省电|省钱|停车费|电费|水费|燃气费|暖气费|物业费"
-    r"|余额|车险|寿险|旅游险|旅行险|这首歌|找借口|借口"
+    r"|余额|车险|寿险|旅游险|旅行险|这首歌|找借口|借口|兽医|宠物医院|鱼缸|牌子|抵买|值得买|网上买"
+    r"|脾气|男朋友|女朋友|谈恋爱"
     r"|歌词|谁唱|电视剧|综艺|小说|作业|功课|论文|考试|谁(取|起|发明|命名)的|名字是谁|名字由谁"
     r"|怎么形成|如何形成|形成的|成因|比赛|比分|高考|物理题|数学题|这个词|英文怎么说|英语怎么说|怎么翻译"
     r"|笑话"
     r"|\b(cheap|cheaper|cheapest|bargain|price|prices|how much (is|are|does|do) .{1,30} cost"
     r"|travel insurance|car insurance|life insurance|jokes?|how do you say"
-    r"|translate|translation"
+    r"|translate|translation|vet|vets|veterinary|which brand|best brand|worth buying|sales"
+    r"|motivate|kpi|character|characters|novel"
     r"|health insurance|homework|essay|exam|quiz|lyrics|album|tv (show|series)|game|games"
     r"|won the|who won|meme|memes|who names|named after|how (is|are) (a |an )?"
     r"\w+ formed|history of|teaching|tutor)\b")

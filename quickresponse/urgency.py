@@ -73,6 +73,7 @@ _ZH_SITUATION_PHRASES = (
     "流血不止", "血止不住", "止不住血", "血流不止", "一直流血", "血流了", "好多血", "流了很多血",
     "血一直往外冒", "往外冒血", "血一直流", "四周都是水", "困在屋顶", "在屋顶上等",
     "在进水", "到膝盖了", "到腰了", "浸到腰", "我还在下面", "余震又来了", "手脚发麻", "一直吐",
+    "黑烟涌", "浓烟涌", "烟涌进", "烟冲进",
     "骨头露出来", "摔倒了起不来", "浑身发烫", "说胡话", "噎住了", "卡住喉咙",
     "躺在地上不动", "趴在地上不动", "倒在血泊",
     # heatstroke signs
@@ -114,7 +115,8 @@ _ZH_SITUATION_FAMILIES = re.compile(
     "|烫[^ ]{0,3}(?:起泡|水泡)"
     # a battery or plug smoking or popping: 电池冒烟, 鼓包冒烟, 插座噼啪响
     "|(?:电池|电瓶|充电宝|锂电|电芯|电动车|电动自行车|平衡车|滑板车|手机|充电器|插座|插线板|插头"
-    "|电线|笔记本|电脑|移动电源)[^ ]{0,6}?(?:冒烟|冒火|噼啪|噼里啪啦|劈啪|劈里啪啦|啪啪响|嘶嘶"
+    "|电线|笔记本|电脑|移动电源)[^ ]{0,6}?(?:冒烟|冒火|爆火|起火|着火|噼啪|噼里啪啦|劈啪|劈里啪啦"
+    "|啪啪响|嘶嘶"
     "|滋滋响|打火花|冒火花|烧焦味|鼓包[^ ]{0,4}(?:冒烟|发烫|很烫|好烫|烫手|响))"
     "|(?:电池|电瓶|充电宝|锂电|电芯)[^ ]{0,4}?(?:爆了|炸了|爆炸了)"
     # hit by a vehicle: 被车撞了, 被电动车撞倒, 撞倒了人
@@ -173,7 +175,9 @@ _ZH_QUESTION = re.compile(
     r"|见到有人|怎么帮|怎么让|怎么告诉|怎么联系|怎么呼救|震后|灾后|为什么|为啥|什么是|什么意思"
     r"|先做什么|要做什么|征兆|前兆|预兆|方法|步骤|常识|知识|指南|须知|多久|多长时间|几分钟")
 _ZH_NOW = re.compile(
-    r"现在|正在|刚刚|刚才|快点|快来(?!了)|急急|急死|紧急|好危险|怎么办啊|怎么办怎么办")
+    r"现在|正在|刚刚|刚才|快点|快来(?!了)|急急|急死|紧急|好危险|怎么办啊|怎么办怎么办"
+    # a shaking, rising or burning that is going on (房子在晃, 水在涨)
+    r"|在(?:晃|摇|震|抖|涨|冒烟|烧|进水|漏)(?![^ ]{0,2}的时候)")
 _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 
 # ---- English ---------------------------------------------------------------------------------
@@ -206,12 +210,12 @@ _EN_SITUATION = re.compile(
     r"|(up to|reached) (my|our|the) (knee|waist|chest|neck|door|window)"
     r"|(is|are|am|s) drowning|(someone|somebody|kid|child|man|woman|boy|girl) drowning"
     r"|in the water|fell (in|into|through)|swept away|being swept|went under"
-    r"|water (is |s |are |keeps |kept |started |starts |has started )(still )?(flooding|gushing"
+    r"|water (is |s |are |keeps |kept |started |starts |has started )?(still )?(flooding|gushing"
     r"|pouring|rushing|streaming|surging|pushing|coming|seeping|bubbling) (in|into|under"
     r"|through the|up through|up from|up the)"
     # A home filling with water; a public car park flooding is news, not the resident in it.
     r"|(basement|cellar|garage|ground floor|house|home|flat|apartment|kitchen|living room"
-    r"|bedroom) (is|s) (now |quickly |still )?(flooding|filling (up )?with water)"
+    r"|bedroom) (is|s) (now |quickly |still )?(flooding|filling (up )?(with water|fast|quickly))"
     r"|(keeps|kept) (going|slipping) under|(going|slipping) under (the )?water"
     r"|(head|face) (keeps |is |s )?(going|slipping) under"
     # gas and poisoning
@@ -265,6 +269,8 @@ _EN_SITUATION = re.compile(
     r"|house|room|place|flat|floor|tower)|bed|windows?|ceiling|furniture|tower|block|earth) (is "
     r"|are |s |keeps |started |starts |has started |began )(violently |really |badly |so |still "
     r"|suddenly )?(shaking|swaying|trembling|rocking|moving|wobbling|shuddering)"
+    r"|(building|house|flat|floor|ground|room|everything) (shaking|swaying|trembling|rocking) (hard"
+    r"|violently|badly|right now|now)"
     r"|(earthquake|quake|tremor) (is )?(happening|going on|right now)"
     r"|(having|in the middle of) an? (earthquake|quake)|(i|we) (can )?feel (an|the|a) (earthquake"
     r"|quake|tremor)"
@@ -287,7 +293,7 @@ _EN_QUESTION = re.compile(
     # A question that starts with its verb ("can a heater make you dizzy", "is it normal that").
     r"|^(can|could|does|do|did|is|are|will|would)\b")
 _EN_NOW = re.compile(r"\b(right now|now|still|since|currently|at the moment|hurry|quick|quickly"
-                     r"|urgent|asap|as soon as possible)\b")
+                     r"|urgent|asap|as soon as possible|get (everyone|everybody|them|us) out)\b")
 # "I" and "we" inside a question ("how do I", "can we", "how should I help") are generic, not
 # a resident in it.
 _EN_FIRST_PERSON = re.compile(

@@ -173,7 +173,9 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "homework: how are sandstorms formed", "空调开几度最省电", "网上买个灭火器多少钱",
     "how do you say hailstorm in chinese", "tell me a joke about floods",
     "物理题：打雷的声音为什么比闪电慢", "公司消防演习好无聊 找个借口不去",
-    "who won the football match",
+    "who won the football match", "我家猫一打雷就躲起来 要不要看兽医", "鱼缸的水变浑了要不要消毒",
+    "which brand of snow shovel is worth buying",
+    "our sales are at red alert, how do i motivate my team",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:

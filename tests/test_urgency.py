@@ -292,6 +292,19 @@ def test_a_figure_of_speech_is_no_flood() -> None:
     assert is_urgent("洪水淹没了一楼 我们在二楼出不去")
 
 
+def test_what_is_going_on_now_is_urgent_even_as_a_question() -> None:
+    assert is_urgent("地震了 楼在晃 我在五楼 怎么办")
+    assert is_urgent("the cellar is filling up fast and grandpa is still down there")
+    assert is_urgent("water coming in through the doors, engine's dead, we're under the bridge")
+    assert is_urgent("gas smell really strong on our landing, should i get everyone out")
+    assert is_urgent("whole building shaking hard right now, 18th floor")
+    assert is_urgent("楼道里的电动车电池爆火了 黑烟涌进屋里")
+    # ... but "when it shakes" and "if it shakes" ask ahead of time.
+    assert not is_urgent("楼在晃的时候应该躲在哪里")
+    assert not is_urgent("如果楼在晃怎么办")
+    assert not is_urgent("how do i stop rain water coming in under the door")
+
+
 def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
     # The typo corrector once turned shaking and smoking into soaking.
     assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
