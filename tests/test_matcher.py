@@ -430,3 +430,22 @@ def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_building_leaves_numpys_huge_page_advice_as_it_found_it() -> None:
+    set_advice = np._core.multiarray._set_madvise_hugepage
+    seen = []
+
+    def spy(enabled: bool) -> bool:
+        seen.append(enabled)
+        return set_advice(enabled)
+
+    previous = set_advice(True)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(np._core.multiarray, "_set_madvise_hugepage", spy)
+            Matcher(_twin_kb())
+        assert seen == [False, True]          # off for the build, then as it was
+        assert set_advice(False) is True      # ... and it was left on
+    finally:
+        set_advice(previous)
