@@ -196,7 +196,8 @@ _OFF_TOPIC = re.compile(
     r"|(football|basketball) (match|game|team|score|scores|results|tickets)|tourist|sightseeing"
     r"|shopping|the rent|pay rent"
     r"|rental|deposit|marriage|divorce|recipes?"
-    r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery|stock market|share price|bitcoin"
+    r"|noisy|opening hours|jobs?|salary|refund|parcel|delivery (fee|time|status|tracking)"
+    r"|stock market|share price|bitcoin"
     r"|crypto|exchange rate|iphone)\b")
 
 # Questions the safety advice does not answer, however many topic words they hold: prices,
@@ -214,14 +215,15 @@ _NOT_ADVICE = re.compile(
     r"|谁(取|起|发明|命名)的|名字是谁|名字由谁|怎么形成|如何形成|形成的|成因|这个词|英文怎么说"
     r"|英语怎么说|怎么翻译|笑话"
     # pets, relationships, excuses
-    r"|兽医|宠物医院|鱼缸|脾气|男朋友|女朋友|谈恋爱|找借口|借口"
+    r"|兽医|宠物医院|鱼缸|脾气|男朋友|女朋友|谈恋爱|找借口|借口|网红|人气火爆|排队|烤串|才旺"
     r"|\b(cheap|cheaper|cheapest|bargain|price|prices|how much (is|are|does|do) .{1,30} cost"
     r"|which brand|best brand|worth buying"
     r"|travel insurance|car insurance|life insurance|health insurance"
     r"|lyrics|album|tv (show|series)|game|games|won the|who won|meme|memes|novel|character"
-    r"|characters|homework|essay|exam|quiz|teaching|tutor|who names|named after"
+    r"|characters|homework|essay|exam|quiz|who names|named after|fire up|\d+ (yuan|rmb|kuai)"
     r"|how (is|are) (a |an )?\w+ formed|history of|how do you say|translate|translation|jokes?"
-    r"|vet|vets|veterinary|sales|motivate|kpi)\b")
+    r"|vet|vets|veterinary|sales|motivate|kpi|minecraft|frostpunk|roblox|in the game|repot"
+    r"|repotting|houseplant)\b")
 
 # Forecast questions ("明天会下雨吗", "will it snow this weekend") name a weather hazard but ask
 # for a forecast, not for safety advice; unless they also ask what to do, they are out of scope.

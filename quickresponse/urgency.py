@@ -73,7 +73,11 @@ _ZH_SITUATION_PHRASES = (
     "流血不止", "血止不住", "止不住血", "血流不止", "一直流血", "血流了", "好多血", "流了很多血",
     "血一直往外冒", "往外冒血", "血一直流", "四周都是水", "困在屋顶", "在屋顶上等",
     "在进水", "到膝盖了", "到腰了", "浸到腰", "我还在下面", "余震又来了", "手脚发麻", "一直吐",
-    "黑烟涌", "浓烟涌", "烟涌进", "烟冲进",
+    "黑烟涌", "浓烟涌", "烟涌进", "烟冲进", "没过门槛", "流进屋", "进屋了", "门把手烫", "门烫",
+    "门很热", "门推不开", "车门打不开", "车门推不开", "水到车窗", "闪电离我很近", "没地方躲",
+    "周围没有房子", "马上撤离", "要漫了", "漫过来了", "到大腿", "到胸口", "到脖子",
+    "砸下来了", "快掉下来了", "要掉下来了", "摇摇欲坠", "开始进水", "还在里面", "好虚弱",
+    "站不稳", "站不起来",
     "骨头露出来", "摔倒了起不来", "浑身发烫", "说胡话", "噎住了", "卡住喉咙",
     "躺在地上不动", "趴在地上不动", "倒在血泊",
     # heatstroke signs
@@ -160,6 +164,8 @@ _ZH_PAIRS = (
     (re.compile("车祸|撞车|相撞|追尾|翻车"),
      re.compile("受伤|流血|出血|昏迷|一动不动|伤者|伤员|伤得|骨折|卡在车里|困在车里|被卡|压住"
                 "|没反应|叫不醒")),
+    # a power cut with someone on a breathing machine
+    (re.compile("停电|没电|断电|跳闸"), re.compile("呼吸机|制氧机|透析|吸痰器")),
     # someone lying still after touching electricity
     (re.compile("倒在|躺在|睡在|趴在|倒下|昏过去|晕过去|晕倒|不动了|一动不动|没反应"),
      re.compile("电线|电源|插座|电门|电闸|漏电|带电|高压线|电箱")),
@@ -177,7 +183,10 @@ _ZH_QUESTION = re.compile(
 _ZH_NOW = re.compile(
     r"现在|正在|刚刚|刚才|快点|快来(?!了)|急急|急死|紧急|好危险|怎么办啊|怎么办怎么办"
     # a shaking, rising or burning that is going on (房子在晃, 水在涨)
-    r"|在(?:晃|摇|震|抖|涨|冒烟|烧|进水|漏)(?![^ ]{0,2}的时候)")
+    r"|在(?:晃|摇|震|抖|涨|冒烟|烧|进水|漏)(?![^ ]{0,2}的时候)"
+    # just home, just through the door; a strong smell of gas is smelt now
+    r"|已经(?!灭|没事|出来|过去|好了|救出)|刚(?=[进到回下起醒出])|(?:好大|很大|好浓|很浓|好重|很重|特别重|特别浓)(?:的|阵|股)*"
+    r"(?:煤气|燃气|天然气|液化气)的?(?:味道|气味|味)")
 _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 
 # ---- English ---------------------------------------------------------------------------------
@@ -186,7 +195,9 @@ _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 _EN_DISTRESS = re.compile(
     r"\b(help (me|us|please)|please help|someone help|somebody help|sos|mayday"
     r"|call (an|the) ambulance|send (help|an ambulance|someone)|we need help|i need help"
-    r"|need help now|kill myself|end my life|want to die|do not want to live|going to jump)\b"
+    r"|need help now|kill myself|end my life|want to die|do not want to live|going to jump"
+    r"|(going to|wants to|want to) end it|(kill|hurt) (himself|herself|themselves)"
+    r"|take (his|her|their) own life)\b"
     r"(?!( me| us)? (with|to|find|understand|choose|choosing|pick|write|learn|fix|make|decide"
     r"|plan)\b)")
 
@@ -195,16 +206,26 @@ _EN_SITUATION = re.compile(
     # fire and smoke
     r"(is|are|s) on fire|caught fire|catching fire|there is (a )?fire|fire in (my|our|the) "
     r"|(flat|apartment|house|home|kitchen|room|building|car|bike|battery) is burning"
-    r"|smoke (is )?(everywhere|coming|pouring|filling)|full of smoke|thick smoke"
+    r"|smoke (is )?(everywhere|coming|pouring|filling)|full of (black |thick )?smoke|thick smoke"
+    r"|door (handle )?(is )?(hot|very hot|warm)"
     r"|can not see for smoke"
     r"|flames"
     # trapped
     r"|(we are|i am|they are|he is|she is|are|is|am|got|we re|i m) (trapped|stuck|stranded)"
     r"|trapped|stranded|can not get out|cannot get out|no way out"
-    r"|stuck in (a|the|an) (lift|elevator)|(lift|elevator) (is )?stuck"
+    r"|stuck in (a |the |an )?(lift|elevator)|(lift|elevator) (is )?stuck"
+    r"|(in|inside) (a|the) (lift|elevator) for (\d+|an|half|over)"
     # water
     r"|water is (rising|coming in|up to|pouring in)|pouring into|rising fast|is underwater"
     r"|(in|into) (waist|chest|neck)[ -]deep water|water all around (us|me)|surrounded by water"
+    r"|(at|over|above|past|up to) (my|our|his|her) (ankles|knees|thighs|waist|chest|neck|shoulders)"
+    r"|(still|keeps) (coming up|rising)|(river|water|flood) is coming over"
+    r"|(water|river|mud) (is |s )?(pouring|rushing|gushing|streaming) (down|over|into|in)"
+    r"|(telling|told) us to (leave|get out|evacuate)( now)?|no cover|swinging loose"
+    r"|(sign|billboard|tree|wall|roof|ceiling|balcony|scaffolding|building|pole|it) (is |s )?about"
+    r" to (fall|come down|collapse)|dust (is )?falling|ceiling is (falling|cracking)"
+    r"|crack (has )?opened|(in|into) a ditch|slid off the road|can not see (the car|the road"
+    r"|anything|a thing)|can (barely|hardly) (stand|breathe|walk)"
     r"|(we are|i am|we re|i m) on the roof|current is pulling|nowhere to hide"
     r"|are underwater|under water"
     r"|(up to|reached) (my|our|the) (knee|waist|chest|neck|door|window)"
@@ -293,7 +314,11 @@ _EN_QUESTION = re.compile(
     # A question that starts with its verb ("can a heater make you dizzy", "is it normal that").
     r"|^(can|could|does|do|did|is|are|will|would)\b")
 _EN_NOW = re.compile(r"\b(right now|now|still|since|currently|at the moment|hurry|quick|quickly"
-                     r"|urgent|asap|as soon as possible|get (everyone|everybody|them|us) out)\b")
+                     r"|urgent|asap|as soon as possible|get (everyone|everybody|them|us) out"
+                     r"|just (caught|collapsed|fell|went|broke|cut|hit|started|began|told|passed"
+                     r"|swallowed|stopped)|(strong|heavy|overpowering) (smell of gas|gas smell)"
+                     r"|smells? (really |very |so )?strong(ly)? of gas"
+                     r"|(an|one|two|three|\d+|half an) (hour|hours|minutes|mins) after)\b")
 # "I" and "we" inside a question ("how do I", "can we", "how should I help") are generic, not
 # a resident in it.
 _EN_FIRST_PERSON = re.compile(
@@ -343,6 +368,11 @@ _EN_PAIRS = (
     (re.compile(r"\b(is|s|are|keeps|kept|started|starts) (going|slipping) under\b"),
      re.compile(r"\b(water|river|lake|sea|pool|swim|swimming|canal|pond|reservoir|waves|beach"
                 r"|surf|current|flood|ice)\b")),
+    # a power cut with someone on a breathing machine
+    (re.compile(r"\b(power (just )?(cut|went|is|has gone|s gone) (out|off)|power cut|blackout"
+                r"|no power|lost power|power outage)\b"),
+     re.compile(r"\b(oxygen (machine|concentrator)|ventilator|respirator|home oxygen|dialysis"
+                r"|cpap)\b")),
     # a battery popping, hissing or smoking
     (re.compile(r"\b(smoking|popping|sparking|sparks|crackling|hissing|smouldering|smoldering"
                 r"|exploded|exploding|melting)\b"),
@@ -351,10 +381,11 @@ _EN_PAIRS = (
 )
 # A story that has ended ("幸好有人及时扑灭了", "luckily nobody was hurt") is told afterwards.
 _ZH_OVER = re.compile(r"幸好|好在|幸亏|还好没|扑灭了|已经灭了|已经没事|没事了|救出来了|已经出来了"
-                      r"|曾经|有一次(?!性)|有一回")
+                      r"|曾经|有一次(?!性)|有一回|上个?礼拜|上周|上个月|去年|前年|那次|前两天|前几天|上次")
 _EN_OVER = re.compile(r"\b(luckily|thankfully|fortunately|no one was hurt|nobody was hurt"
                       r"|was put out|were rescued|got out safely|(is|are|am) (fine|ok|okay) now"
-                      r"|yesterday|last (night|week|month|year)|\w+ ago|the other day"
+                      r"|yesterday|last (night|week|month|year|summer|winter|spring|autumn|time)"
+                      r"|\w+ ago|the other day"
                       # "it caught fire once": on one occasion. "once the fire is out", "at once"
                       # and "once again" are not a past story.
                       r"|(?<!\bat )(?<!\ball at )once(?! (again|more|the|it|its|we|you|i|he|she"
@@ -369,7 +400,7 @@ _EN_CUE_WORDS = (
     "passed", "pulse", "responding", "unresponsive", "choking", "seizure", "buried", "underwater",
     "rising", "help", "emergency", "ambulance", "headache", "headaches", "faint", "leaking",
     "sliding", "falling", "swept", "soaking", "pouring", "everywhere", "stopped", "crushed",
-    "scalded", "vomiting", "nauseous",
+    "scalded", "vomiting", "nauseous", "elevator",
 )
 # Words the patterns use are never "corrected" into a cue word (shaking is not soaking, smoking
 # is not soaking, turning is not burning).
@@ -382,7 +413,11 @@ _EN_PATTERN_WORDS = frozenset(re.findall("[a-z]{5,}", " ".join(
 _METAPHOR = re.compile(
     r"(被)?(工作|作业|邮件|消息|信息|任务|文件|订单|考试)(给)?淹没(了)?"
     r"|\b(flooded|drowning|swamped|buried) (with|in) (work|emails?|messages|calls|orders"
-    r"|homework|paperwork|requests)\b")
+    r"|homework|paperwork|requests)\b"
+    r"|\b(inbox|phone|chat|feed|timeline|code|boss|team|market|sales|striker|player) (is|s)"
+    r" on fire\b"
+    r"|\b(morale|business|company|mortgage|loan|sales|profits?)s? (is |are |has been |have been "
+    r"|s )?(under water|underwater|drowning|sinking)\b")
 
 
 @dataclass(frozen=True)

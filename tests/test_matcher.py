@@ -176,6 +176,8 @@ def test_full_width_letters_score_like_ascii(matcher: Matcher) -> None:
     "who won the football match", "我家猫一打雷就躲起来 要不要看兽医", "鱼缸的水变浑了要不要消毒",
     "which brand of snow shovel is worth buying",
     "our sales are at red alert, how do i motivate my team",
+    "in minecraft how do i stop lava fires",
+    "这家网红店人气火爆 要排队多久", "how do i fire up a charcoal grill without lighter fluid",
 ])
 def test_small_talk_and_other_city_services_get_no_disaster_answer(
         matcher: Matcher, message: str) -> None:
@@ -194,6 +196,8 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
      "insurance-aid"),
     ("i drive a taxi, what do i do if my car stalls in a flooded underpass", "flood-driving"),
     ("the aqi is 350 today, is football practice outside still ok for my son", "air-pollution"),
+    ("a delivery rider fell into an open manhole in the storm, how do we avoid that",
+     "flood-walking"),
 ])
 def test_price_and_trivia_words_do_not_reject_a_safety_question(
         matcher: Matcher, message: str, entry_id: str) -> None:

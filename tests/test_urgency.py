@@ -305,6 +305,37 @@ def test_what_is_going_on_now_is_urgent_even_as_a_question() -> None:
     assert not is_urgent("how do i stop rain water coming in under the door")
 
 
+@pytest.mark.parametrize("message", [
+    "water at my chest, should i break the car window now?",
+    "stuck in elevatr between floors with my son, lights went out",
+    "pan of oil just caught fire, flames up to the hood, what do i throw on it",
+    "water pouring down the ramp into the garage and we're down here",
+    "corridor full of black smoke, fire alarm going, we're on 23",
+    "power just went out and dad is on a home oxygen machine",
+    "whole family throwing up an hour after dinner, grandma can barely stand",
+    "my neighbour says he is going to end it tonight",
+    "hail like golf balls and we're on the bike path with no cover",
+    "car slid off the road into a ditch, snowing hard",
+    "院子里的水已经没过门槛流进屋了 怎么办",
+    "家里停电了 我妈的呼吸机电池只能撑一小时",
+    "刚进门就闻到很重的煤气味 灯要不要开",
+    "阳台的花架被风吹得快掉下来了 下面都是人",
+])
+def test_emergencies_told_calmly_or_as_a_question_from_inside_are_urgent(message: str) -> None:
+    assert is_urgent(message)
+
+
+@pytest.mark.parametrize("message", [
+    "my inbox is on fire after the holidays",
+    "our team's morale has been under water since the reorg",
+    "前两天小区停电了一整天 我妈用制氧机 以后再遇到要怎么应对",
+    "my grandmother got heatstroke last summer, how do we keep her safe this year",
+    "what signs tell us the water upstream is about to come down",
+])
+def test_figures_of_speech_and_past_stories_are_not_urgent(message: str) -> None:
+    assert not is_urgent(message)
+
+
 def test_words_the_rules_use_are_not_corrected_into_other_cues() -> None:
     # The typo corrector once turned shaking and smoking into soaking.
     assert "situation:building is shaking" in assess(normalise("the building is shaking")).cues
