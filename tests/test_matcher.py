@@ -82,12 +82,12 @@ def test_variants_held_out_set_stays_at_the_measured_level(matcher: Matcher) -> 
 
 def test_round4_sets_stay_at_the_measured_level(matcher: Matcher) -> None:
     # Written by people who saw only the topic list (never dev, the knowledge base or the code).
-    # heldout_round4 (962 messages from four blind sets) was then tuned on (measured 95.2%
-    # top-1, 100% rejected, 98.3% urgent recall, 2.0% false alarms); untuned_round4 was only scored
-    # (93.2%, 90.9%, 95.8%, 3.1%). The bounds leave a margin so a harmless knowledge-base edit
-    # does not fail the build.
+    # heldout_round4 (1,151 messages from five blind sets) was then tuned on (measured 94.1%
+    # top-1, 99.4% rejected, 99.5% urgent recall, 1.8% false alarms); untuned_round4 was only
+    # scored (93.8%, 90.9%, 95.8%, 3.1%). The bounds leave a margin so a harmless
+    # knowledge-base edit does not fail the build.
     tuned = evaluate_file(ROUND4_SET, matcher)
-    assert len(tuned.outcomes) >= 900
+    assert len(tuned.outcomes) >= 1100
     assert tuned.top1().value >= 0.92, tuned.top1()
     assert tuned.rejected().value >= 0.95, tuned.rejected()
     assert tuned.urgent_recall().value >= 0.93, tuned.urgent_recall()
