@@ -207,20 +207,21 @@ _OFF_TOPIC = re.compile(
 # scope unless an entry matches very strongly.
 _NOT_ADVICE = re.compile(
     # prices, brands and shops
-    r"便宜|最平|性价比|多少钱|价格|价钱|京东|淘宝|拼多多|牌子|抵买|值得买|网上买|省电|省钱"
+    r"便宜|最平|性价比|多少钱|价格|价钱|京东|淘宝|拼多多|哪个牌子|什么牌子|抵买|值得买|网上买|省电|省钱"
     # bills, fees and insurance products
     r"|停车费|电费|水费|燃气费|暖气费|物业费|余额|车险|寿险|旅游险|旅行险"
     # songs, shows, sport, school, trivia, language
-    r"|这首歌|歌词|谁唱|电视剧|综艺|小说|比赛|比分|作业|功课|论文|考试|高考|物理题|数学题"
+    r"|这首歌|歌词|谁唱|电视剧|综艺|小说|比分|写作业|家庭作业|作业题|功课|论文|考试|高考|物理题|数学题"
     r"|谁(取|起|发明|命名)的|名字是谁|名字由谁|怎么形成|如何形成|形成的|成因|这个词|英文怎么说"
     r"|英语怎么说|怎么翻译|笑话"
     # pets, relationships, excuses
-    r"|兽医|宠物医院|鱼缸|脾气|男朋友|女朋友|谈恋爱|找借口|借口|网红|人气火爆|排队|烤串|才旺"
+    r"|兽医|宠物医院|鱼缸|脾气|男朋友|女朋友|谈恋爱|找借口|借口|网红|人气火爆|烤串|才旺"
     r"|\b(cheap|cheaper|cheapest|bargain|price|prices|how much (is|are|does|do) .{1,30} cost"
     r"|which brand|best brand|worth buying"
     r"|travel insurance|car insurance|life insurance|health insurance"
-    r"|lyrics|album|tv (show|series)|game|games|won the|who won|meme|memes|novel|character"
-    r"|characters|homework|essay|exam|quiz|who names|named after|fire up|\d+ (yuan|rmb|kuai)"
+    r"|lyrics|album|tv (show|series)|game|games|won the|who won|meme|memes|character"
+    r"|characters|homework|essay|exam question|exam paper|exams|hard to pass|quiz|who names"
+    r"|named after|fire up|\d+ (yuan|rmb|kuai)"
     r"|how (is|are) (a |an )?\w+ formed|history of|how do you say|translate|translation|jokes?"
     r"|vet|vets|veterinary|sales|motivate|kpi|minecraft|frostpunk|roblox|in the game|repot"
     r"|repotting|houseplant)\b")

@@ -198,6 +198,10 @@ def test_small_talk_and_other_city_services_get_no_disaster_answer(
     ("the aqi is 350 today, is football practice outside still ok for my son", "air-pollution"),
     ("a delivery rider fell into an open manhole in the storm, how do we avoid that",
      "flood-walking"),
+    ("novel coronavirus symptoms and what to do", "epidemic"),
+    ("do i need a medical exam after carbon monoxide exposure", "co-poisoning"),
+    ("大风天还能高空作业吗", "strong-wind"),
+    ("避难场所的牌子长什么样", "shelters"),
 ])
 def test_price_and_trivia_words_do_not_reject_a_safety_question(
         matcher: Matcher, message: str, entry_id: str) -> None:
