@@ -50,12 +50,14 @@ few windows of a message that sound like a word the knowledge base uses.
 from __future__ import annotations
 
 import gc
+import importlib
 import math
 import re
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
+from types import ModuleType
 from typing import Literal
 
 import numpy as np
@@ -417,6 +419,19 @@ class _HomophoneCorrector:
                 or any(len(t) == 3 and t in self._words for t in triples))
 
 
+def _numpy_multiarray() -> ModuleType | None:
+    """numpy's C core module (``numpy._core`` from numpy 2, ``numpy.core`` before)."""
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+_NUMPY_MULTIARRAY = _numpy_multiarray()
+
+
 @contextmanager
 def _build_conditions() -> Iterator[None]:
     """What the index build runs under, put back as it was afterwards.
@@ -431,7 +446,7 @@ def _build_conditions() -> Iterator[None]:
     """
     was_enabled = gc.isenabled()
     gc.disable()
-    set_advice = getattr(np._core.multiarray, "_set_madvise_hugepage", None)
+    set_advice = getattr(_NUMPY_MULTIARRAY, "_set_madvise_hugepage", None)
     advised = set_advice(False) if set_advice is not None else None
     try:
         yield
