@@ -98,7 +98,8 @@ _ZH_SITUATION_PHRASES = (
 # Statement families too varied for a phrase list, matched on the characters only (their pinyin
 # would be homophones of everyday words: 烫伤了 / 躺上了). The normalised text has spaces for
 # punctuation, so [^ ] stays within one clause.
-_ZH_GAS = "(?:煤气|燃气|天然气|液化气|臭鸡蛋)的?(?:味道|气味|味)"
+_ZH_GAS_NAMES = "煤气|燃气|天然气|液化气"
+_ZH_GAS = f"(?:{_ZH_GAS_NAMES}|臭鸡蛋)的?(?:味道|气味|味)"
 _ZH_SHAKING = "(?:摇晃|晃动|震动|抖动|颤动|摇|晃|抖|震|颤)"
 _ZH_SITUATION_FAMILIES = re.compile(
     # a strong gas smell: 好大阵煤气味, 煤气味特别重, 满屋都是燃气味
@@ -185,8 +186,9 @@ _ZH_NOW = re.compile(
     # a shaking, rising or burning that is going on (房子在晃, 水在涨)
     r"|在(?:晃|摇|震|抖|涨|冒烟|烧|进水|漏)(?![^ ]{0,2}的时候)"
     # just home, just through the door; a strong smell of gas is smelt now
-    r"|已经(?!灭|没事|出来|过去|好了|救出)|刚(?=[进到回下起醒出])|(?:好大|很大|好浓|很浓|好重|很重|特别重|特别浓)(?:的|阵|股)*"
-    r"(?:煤气|燃气|天然气|液化气)的?(?:味道|气味|味)")
+    r"|已经(?!灭|没事|出来|过去|好了|救出)|刚(?=[进到回下起醒出])"
+    f"|(?:好大|很大|好浓|很浓|好重|很重|特别重|特别浓)(?:的|阵|股)*(?:{_ZH_GAS_NAMES})的?"
+    r"(?:味道|气味|味)")
 _ZH_FIRST_PERSON = re.compile(r"我|咱|这里|这边")
 
 # ---- English ---------------------------------------------------------------------------------
@@ -201,6 +203,8 @@ _EN_DISTRESS = re.compile(
     r"(?!( me| us)? (with|to|find|understand|choose|choosing|pick|write|learn|fix|make|decide"
     r"|plan)\b)")
 
+# Said by someone smelling it: a situation, and one happening now.
+_EN_SMELLS_OF_GAS = r"smells? (really |very |so )?strong(ly)? of gas"
 _EN_SITUATION = re.compile(
     r"\b("
     # fire and smoke
@@ -222,6 +226,7 @@ _EN_SITUATION = re.compile(
     r"|(still|keeps) (coming up|rising)|(river|water|flood) is coming over"
     r"|(water|river|mud) (is |s )?(pouring|rushing|gushing|streaming) (down|over|into|in)"
     r"|(telling|told) us to (leave|get out|evacuate)( now)?|no cover|swinging loose"
+    r"|hair is standing( up)?|striking (really |very )?close"
     r"|(sign|billboard|tree|wall|roof|ceiling|balcony|scaffolding|building|pole|it) (is |s )?about"
     r" to (fall|come down|collapse)|dust (is )?falling|ceiling is (falling|cracking)"
     r"|crack (has )?opened|(in|into) a ditch|slid off the road|can not see (the car|the road"
@@ -241,8 +246,7 @@ _EN_SITUATION = re.compile(
     r"|(head|face) (keeps |is |s )?(going|slipping) under"
     # gas and poisoning
     r"|(i|we) (can )?smell gas|smells? (of|like) gas|strong (gas )?smell|gas (is )?leaking|hissing"
-    r"|smells? (really |very |so )?strong(ly)? of gas|(at|up to) my (ankles|knees|waist)"
-    r"|hair is standing( up)?|striking (really |very )?close"
+    rf"|{_EN_SMELLS_OF_GAS}"
     r"|(reek|reeks|reeking|stink|stinks|stinking) of gas|smelling gas"
     r"|(strong|heavy|overpowering|intense|thick|really bad|awful) (smell of gas|gas smell"
     r"|gas odou?r|smell of rotten eggs|rotten egg smell)"
@@ -317,7 +321,7 @@ _EN_NOW = re.compile(r"\b(right now|now|still|since|currently|at the moment|hurr
                      r"|urgent|asap|as soon as possible|get (everyone|everybody|them|us) out"
                      r"|just (caught|collapsed|fell|went|broke|cut|hit|started|began|told|passed"
                      r"|swallowed|stopped)|(strong|heavy|overpowering) (smell of gas|gas smell)"
-                     r"|smells? (really |very |so )?strong(ly)? of gas"
+                     rf"|{_EN_SMELLS_OF_GAS}"
                      r"|(an|one|two|three|\d+|half an) (hour|hours|minutes|mins) after)\b")
 # "I" and "we" inside a question ("how do I", "can we", "how should I help") are generic, not
 # a resident in it.
